@@ -1,0 +1,3 @@
+from logmemory.cli import main
+
+main()

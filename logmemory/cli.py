@@ -1,0 +1,142 @@
+"""Command line: parse options, run the command under the tracer, write the record, exit as it did."""
+
+import errno
+import getopt
+import os
+import sys
+
+from logmemory import __version__, exitcodes, spawn, tracer, writer
+from logmemory.errors import CannotRun, LogMemoryError
+
+USAGE = "Usage: logmemory -o LOGFILE [OPTION]... [--] COMMAND [ARG]..."
+
+HELP = f"""{USAGE}
+Run COMMAND and append the RAM high-water mark it reached to LOGFILE.
+
+  -o, --output=LOGFILE   append the record to LOGFILE (created if missing)
+      --format=FORMAT    text (default), legacy (the original tool's lines only)
+                         or json (one object per line)
+      --record=FILE      also write the record as JSON to FILE, replacing it;
+                         -o is optional then
+      --no-trace         do not use ptrace (for setuid/setcap commands): MaxRSS
+                         only, and it includes what the command inherited at fork
+      --help             display this help and exit
+      --version          output version information and exit
+
+Options end at the first word that is not an option, or at "--".
+
+The record: VmPeak and VmHWM are the lines of /proc/PID/status at the command's
+exit, verbatim; they belong to the last program the process ran (after exec).
+MaxRSS is the kernel's ru_maxrss (wait4) over the process's whole life, in kB.
+GNU time 1.7 printed this figure four times too large (it took kB for pages).
+A process forked from a large one starts with the pages it inherited counted;
+logmemory forks the command from a small shell, so MaxRSS matches
+'/usr/bin/time -f %M' within about 1 MiB. Under ptrace without CAP_SYS_PTRACE
+the kernel runs setuid/setcap programs without their privileges: logmemory warns
+and --no-trace avoids it.
+
+{exitcodes.EPILOG}
+"""
+
+LONG_OPTIONS = ["output=", "format=", "record=", "no-trace", "help", "version"]
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse(args):
+    """Options up to the first non-option word (getopt "+o:"), then the command."""
+    try:
+        opts, command = getopt.getopt(args, "o:", LONG_OPTIONS)
+    except getopt.GetoptError as exc:
+        if "requires argument" in exc.msg:
+            raise UsageError(f"Aborting: argument for option {_dashed(exc.opt)} is missing") from None
+        raise UsageError(f"Aborting: unrecognized option '{_dashed(exc.opt)}'") from None
+    settings = {"log": None, "format": "text", "record": None, "trace": True, "help": False,
+                "version": False, "command": command}
+    for opt, value in opts:
+        if opt in ("-o", "--output"):
+            settings["log"] = value
+        elif opt == "--format":
+            if value not in writer.FORMATS:
+                raise UsageError(f"Aborting: unknown format '{value}' (text, legacy or json)")
+            settings["format"] = value
+        elif opt == "--record":
+            settings["record"] = value
+        elif opt == "--no-trace":
+            settings["trace"] = False
+        else:
+            settings[opt[2:]] = True
+    if settings["help"] or settings["version"]:
+        return settings
+    if not command:
+        raise UsageError("Error: program to execute is missing. Exiting...")
+    if not settings["log"] and not settings["record"]:
+        raise UsageError("Error: log filename can't be empty")
+    return settings
+
+
+def _dashed(opt):
+    return f"-{opt}" if len(opt) == 1 else f"--{opt}"
+
+
+def _say(message):
+    sys.stderr.write(f"logmemory: {message}\n")
+    sys.stderr.flush()
+
+
+def _open(path, flags, what):
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flags, 0o666)
+    except OSError as exc:
+        raise LogMemoryError(f"cannot open {what} '{path}': {exc.strerror}") from None
+
+
+def _write(fd, path, data):
+    """Append data; if that fails, the record must not be lost: it goes to stderr instead."""
+    try:
+        writer.append(fd, data)
+    except OSError as exc:
+        _say(f"cannot write to '{path}': {exc.strerror or exc}; the record follows")
+        sys.stderr.buffer.write(data)
+        sys.stderr.flush()
+
+
+def main(args=None):
+    """Entry point; the only place that exits."""
+    args = sys.argv[1:] if args is None else args
+    try:
+        settings = parse(args)
+    except UsageError as exc:
+        _say(str(exc))
+        sys.stderr.write("Try 'logmemory --help' for more information.\n")
+        sys.exit(exitcodes.FAILURE)
+    if settings["help"]:
+        sys.stdout.write(HELP)
+        sys.exit(0)
+    if settings["version"]:
+        sys.stdout.write(f"logmemory {__version__}\n")
+        sys.exit(0)
+    argv = [os.fsencode(a) for a in settings["command"]]
+    try:
+        log_fd = settings["log"] and _open(settings["log"], os.O_APPEND, "log file")
+        record_fd = settings["record"] and _open(settings["record"], os.O_TRUNC, "record file")
+        path = spawn.resolve(argv[0])
+        if settings["trace"] and spawn.loses_privileges(path):
+            _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
+                 "it runs without those privileges (use --no-trace)")
+        run = tracer.trace(argv, path, trace=settings["trace"])
+    except CannotRun as exc:
+        _say(str(exc))
+        sys.exit(exitcodes.NOT_FOUND if exc.errno == errno.ENOENT else exitcodes.CANNOT_EXECUTE)
+    except LogMemoryError as exc:
+        _say(str(exc))
+        sys.exit(exitcodes.FAILURE)
+    for warning in run.warnings:
+        _say(f"warning: {warning}")
+    if log_fd:
+        _write(log_fd, settings["log"], writer.render(run, settings["format"]))
+    if record_fd:
+        _write(record_fd, settings["record"], writer.render(run, "json"))
+    sys.exit(exitcodes.die_like(run.wait_status))

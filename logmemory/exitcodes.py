@@ -1,0 +1,38 @@
+"""The exit statuses logmemory itself uses, and the mapping from the command's wait status."""
+
+import os
+import resource
+import signal
+
+# Wrapper convention shared with env(1), nice(1), timeout(1):
+FAILURE = 125          # logmemory itself failed: bad usage, log not writable
+CANNOT_EXECUTE = 126   # the command was found but could not be executed
+NOT_FOUND = 127        # the command was not found
+
+EPILOG = """\
+Exit status:
+  the command's own exit status; if the command was killed by a signal,
+  logmemory kills itself with the same signal (without dumping core)
+  125  logmemory failed (bad usage, log file not writable); command not run
+  126  the command was found but cannot be executed
+  127  the command was not found"""
+
+
+def from_wait(status):
+    """The exit code that stands for a wait status, 128+n for a signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def die_like(status):
+    """End this process the way the command ended: re-raise its fatal signal, else return its code."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        # Our own core file would overwrite or accompany the command's, and mean nothing.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if sig != signal.SIGKILL:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+    return from_wait(status)

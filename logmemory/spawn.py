@@ -1,0 +1,155 @@
+"""Start the command: resolve it as execvp would, fork, optionally seize the child, exec."""
+
+import errno
+import os
+import signal
+import stat
+from dataclasses import dataclass
+
+from logmemory import _ptrace, procfs
+from logmemory.errors import CannotRun, LogMemoryError
+
+# The command is forked by a small shell rather than by this Python process: the kernel counts
+# the pages a child inherits at fork in its ru_maxrss, and a Python parent would give every
+# command a floor of about 10 MB where GNU time's is about 1 MB. env(1) keeps argv[0] as
+# given and runs the command with execvp semantics even when its name is a shell builtin.
+# The shell's own stderr goes to /dev/null (it would report "Killed" and the like) through a
+# spare descriptor N that the command does not get.
+LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n"$@" 2>&{n} {n}>&-\nexit'
+
+# Python ignores these at start-up; a command must not inherit that.
+_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
+
+
+@dataclass(frozen=True)
+class Child:
+    """A started child: pid, whether it runs the launcher under our trace, and its fork floor."""
+
+    pid: int
+    traced: bool
+    floor_kb: int | None
+    error_fd: int
+    trace_error: str | None = None
+
+
+def resolve(name: bytes) -> bytes:
+    """Find the file execvp() would run for name, or raise CannotRun (126/127 semantics)."""
+    if b"/" in name:
+        candidates = [name]
+    else:
+        path = os.environ.get("PATH", "/bin:/usr/bin")
+        candidates = [os.path.join(os.fsencode(d) or b".", name) for d in path.split(os.pathsep)]
+    denied = None
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.ENOTDIR, errno.ELOOP) and b"/" in name:
+                raise CannotRun(os.fsdecode(name), exc.errno, exc.strerror) from exc
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            return candidate
+        denied = denied or candidate
+    if denied is not None:
+        msg = "Is a directory" if os.path.isdir(denied) else os.strerror(errno.EACCES)
+        raise CannotRun(os.fsdecode(name), errno.EACCES, msg)
+    raise CannotRun(os.fsdecode(name), errno.ENOENT, os.strerror(errno.ENOENT))
+
+
+def _spare_fd():
+    """A descriptor number the shell can use that the caller did not give us, or None."""
+    for fd in range(3, 10):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return fd
+    return None
+
+
+def _launcher_argv(argv, path):
+    env = next((e for e in (b"/usr/bin/env", b"/bin/env") if os.access(e, os.X_OK)), None)
+    spare = _spare_fd()
+    if env is None or spare is None:
+        return None
+    script = LAUNCH_SCRIPT.format(n=spare).encode()
+    # env would take a first word containing "=" for a variable; give it the path instead.
+    first = path if b"=" in argv[0] else argv[0]
+    return [b"/bin/sh", b"-c", script, b"logmemory", env, b"--", first, *argv[1:]]
+
+
+def _exec_child(go_r, err_w, saved_mask, argv, path, launcher):
+    """In the forked child: wait for the go byte, restore signals, exec; report errno on failure."""
+    try:
+        how = os.read(go_r, 1)
+        for sig in _RESET_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
+        if how == b"T":
+            os.execv(launcher[0], launcher)
+        os.execv(path, argv)
+    except OSError as exc:
+        os.write(err_w, exc.errno.to_bytes(4, "little"))
+    finally:
+        os._exit(127)
+
+
+def loses_privileges(path) -> bool:
+    """True if path is setuid/setgid/setcap and we lack CAP_SYS_PTRACE, so tracing drops its privileges."""
+    st = os.stat(path)
+    special = st.st_mode & (stat.S_ISUID | stat.S_ISGID)
+    if not special:
+        try:
+            special = bool(os.getxattr(path, "security.capability"))
+        except OSError:
+            pass
+    return bool(special) and not _has_cap_sys_ptrace()
+
+
+def _has_cap_sys_ptrace():
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"CapEff:"):
+                return bool(int(line.split()[1], 16) & (1 << 19))
+    return False
+
+
+def start(argv, path, saved_mask, trace=True) -> Child:
+    """Fork and exec argv (path resolved by resolve()); when trace, seize the child first."""
+    launcher = _launcher_argv(argv, path) if trace else None
+    go_r, go_w = os.pipe()
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_w)
+        os.close(err_r)
+        _exec_child(go_r, err_w, saved_mask, argv, path, launcher)
+    os.close(go_r)
+    os.close(err_w)
+    trace_error = None
+    if launcher is None and trace:
+        trace_error = "no launcher (env(1) missing or descriptors 3-9 all in use)"
+    elif trace:
+        try:
+            _ptrace.seize(pid, LAUNCHER_OPTIONS)
+        except OSError as exc:
+            trace_error = f"ptrace refused ({exc.strerror})"
+    traced = trace and trace_error is None
+    floor = None
+    if not traced:
+        # The child is blocked reading go_r: its high-water mark now is what it inherited.
+        try:
+            floor = procfs.read_status(pid).vmhwm_kb
+        except LogMemoryError:
+            pass
+    os.write(go_w, b"T" if traced else b"U")
+    os.close(go_w)
+    return Child(pid, traced, floor, err_r, trace_error)
+
+
+def exec_error(child: Child):
+    """The errno the child reported if its exec failed, else None; closes the pipe."""
+    data = os.read(child.error_fd, 4)
+    os.close(child.error_fd)
+    return int.from_bytes(data, "little") if data else None

@@ -1,0 +1,85 @@
+/* Controllable test child: allocate and touch memory, then end in a chosen way.
+ *   -m MIB     touch MIB MiB in 1 MiB steps (the original tool's bigmalloc test)
+ *   -T MIB     main thread exits first (pthread_exit); a second thread then touches MIB MiB
+ *   -C N       start N threads that each exit at once, then join them
+ *   -w SECS    sleep SECS seconds (fractions allowed) after allocating
+ *   -p FILE    write our pid to FILE (then sleep, if -w) so a test can signal us
+ *   -t SIG     on SIG exit with status 42 (to see forwarded signals)
+ *   -x PROG    exec PROG (no arguments) after allocating
+ *   -s SIG     end by raising SIG after allocating
+ *   -e CODE    exit with CODE (default 0)
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void touch(long mib) {
+    for (long i = 0; i < mib; i++) {
+        char *m = malloc(1 << 20);
+        memset(m, 1, 1 << 20);
+    }
+}
+
+static long late_mib;
+static void *late(void *arg) {
+    (void)arg;
+    usleep(100000);
+    touch(late_mib);
+    usleep(100000);
+    exit(0);
+}
+
+static void *nothing(void *arg) { return arg; }
+
+static void on_signal(int sig) { (void)sig; _exit(42); }
+
+int main(int argc, char **argv) {
+    long mib = 0, threads = 0;
+    double wait_s = 0;
+    int code = 0, sig = 0, opt;
+    const char *pidfile = NULL, *prog = NULL;
+    while ((opt = getopt(argc, argv, "m:T:C:w:p:t:x:s:e:")) != -1) {
+        switch (opt) {
+        case 'm': mib = atol(optarg); break;
+        case 'T': late_mib = atol(optarg); break;
+        case 'C': threads = atol(optarg); break;
+        case 'w': wait_s = atof(optarg); break;
+        case 'p': pidfile = optarg; break;
+        case 't': signal(atoi(optarg), on_signal); break;
+        case 'x': prog = optarg; break;
+        case 's': sig = atoi(optarg); break;
+        case 'e': code = atoi(optarg); break;
+        default: return 99;
+        }
+    }
+    touch(mib);
+    for (long i = 0; i < threads; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, nothing, NULL);
+        pthread_join(t, NULL);
+    }
+    if (pidfile) {
+        FILE *f = fopen(pidfile, "w");
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+    }
+    if (wait_s > 0) {
+        struct timespec ts = {(time_t)wait_s, (long)((wait_s - (time_t)wait_s) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0) {}
+    }
+    if (late_mib) {
+        pthread_t t;
+        pthread_create(&t, NULL, late, NULL);
+        pthread_exit(NULL);
+    }
+    if (prog) execl(prog, prog, (char *)NULL);
+    if (sig) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    return code;
+}

@@ -1,0 +1,130 @@
+"""The CLI contract: exit statuses, death by signal, usage errors; run through the real program."""
+
+import signal
+import subprocess
+
+import pytest
+
+from conftest import json_records
+
+
+@pytest.mark.parametrize("code", [0, 1, 3, 5, 100, 123, 125, 126, 128, 255])
+def test_exit_code_is_the_commands(lm, log, memhog, code):
+    r = lm("-o", str(log), memhog, "-e", str(code))
+    assert r.returncode == code
+    assert r.stdout == b"" and r.stderr == b""
+    assert json_records_of(lm, log, memhog, code)["exit_code"] == code
+
+
+def json_records_of(lm, log, memhog, code):
+    jlog = log.with_suffix(".json")
+    lm("--format", "json", "-o", str(jlog), memhog, "-e", str(code))
+    (rec,) = json_records(jlog)
+    return rec
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT])
+def test_death_by_signal_is_seen_by_the_caller(lm, log, memhog, sig, tmp_path):
+    r = lm("--format", "json", "-o", str(log), memhog, "-m", "8", "-s", str(int(sig)),
+           cwd=tmp_path)
+    assert r.returncode == -sig, r.stderr     # subprocess: WIFSIGNALED with that signal
+    (rec,) = json_records(log)
+    assert rec["signal"] == sig.name and rec["exit_code"] is None
+    assert rec["maxrss_kb"] >= 8 * 1024
+
+
+def test_caller_sees_signal_through_a_shell(lm_cmd, log, memhog):
+    """The Perl idiom runs logmemory through sh: the shell must see a signal death too."""
+    from conftest import logmemory_env
+    cmd = " ".join([*lm_cmd, "-o", str(log), memhog, "-s", "15"])
+    r = subprocess.run(["sh", "-c", cmd + "; echo $?"], stdout=subprocess.PIPE, env=logmemory_env())
+    assert r.stdout.strip() == b"143"
+
+
+def test_command_not_found_is_127(lm, log):
+    r = lm("-o", str(log), "no-such-command-xyz")
+    assert r.returncode == 127
+    assert r.stderr == b"logmemory: cannot run 'no-such-command-xyz': No such file or directory\n"
+    assert not log.exists() or log.read_bytes() == b""
+
+
+def test_command_not_executable_is_126(lm, log, tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    r = lm("-o", str(log), str(script))
+    assert r.returncode == 126
+    assert r.stderr == f"logmemory: cannot run '{script}': Permission denied\n".encode()
+    r = lm("-o", str(log), str(tmp_path))
+    assert r.returncode == 126 and b"Is a directory" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "Error: program to execute is missing. Exiting..."),
+    (["-o", "x.log"], "Error: program to execute is missing. Exiting..."),
+    (["-o"], "Aborting: argument for option -o is missing"),
+    (["-q", "CMD"], "Aborting: unrecognized option '-q'"),
+    (["--bogus", "CMD"], "Aborting: unrecognized option '--bogus'"),
+    (["CMD"], "Error: log filename can't be empty"),
+    (["-o", "", "CMD"], "Error: log filename can't be empty"),
+    (["--format", "xml", "-o", "x.log", "CMD"], "Aborting: unknown format 'xml' (text, legacy or json)"),
+])
+def test_usage_errors_exit_125_without_running(lm, tmp_path, args, message):
+    marker = tmp_path / "ran"
+    command = ["sh", "-c", f"touch {marker}"]
+    r = lm(*[w for a in args for w in (command if a == "CMD" else [a])], cwd=tmp_path)
+    assert r.returncode == 125
+    assert r.stderr.decode().splitlines() == [
+        f"logmemory: {message}", "Try 'logmemory --help' for more information."]
+    assert not marker.exists()
+
+
+def test_options_end_at_the_command(lm, log, tmp_path):
+    """getopt "+o:": the command's own -o and -- pass through untouched."""
+    out = tmp_path / "args"
+    r = lm("-o", str(log), "sh", "-c", f'printf "%s\\n" "$@" > {out}', "sh", "-o", "x", "--", "-q")
+    assert r.returncode == 0
+    assert out.read_text().splitlines() == ["-o", "x", "--", "-q"]
+    r = lm("-o", str(log), "--", "sh", "-c", "exit 4")
+    assert r.returncode == 4
+
+
+def test_long_options(lm, tmp_path):
+    log = tmp_path / "long.log"
+    assert lm(f"--output={log}", "--format=json", "true").returncode == 0
+    assert json_records(log)[0]["cmd"] == ["true"]
+
+
+def test_help_and_version_on_stdout(lm):
+    r = lm("--help")
+    assert r.returncode == 0 and r.stderr == b""
+    text = r.stdout.decode()
+    for needle in ("Usage: logmemory -o LOGFILE", "125", "126", "127", "ru_maxrss",
+                   "four times too large", "--no-trace", "--record"):
+        assert needle in text
+    r = lm("--version")
+    assert r.returncode == 0 and r.stdout.decode().startswith("logmemory ")
+
+
+def test_unwritable_log_is_125_and_command_not_run(lm, tmp_path):
+    marker = tmp_path / "ran"
+    r = lm("-o", str(tmp_path / "no-dir" / "m.log"), "touch", str(marker))
+    assert r.returncode == 125
+    assert r.stderr.startswith(b"logmemory: cannot open log file '")
+    assert b"No such file or directory" in r.stderr
+    assert not marker.exists()
+
+
+def test_stdin_stdout_stderr_and_environment_reach_the_command(lm, log):
+    env = dict(__import__("conftest").logmemory_env(), LM_PROBE="probe-value")
+    r = lm("-o", str(log), "sh", "-c", 'cat; echo "$LM_PROBE"; echo err >&2',
+           input=b"from stdin\n", env=env)
+    assert r.stdout == b"from stdin\nprobe-value\n"
+    assert r.stderr == b"err\n"
+
+
+def test_argv0_and_builtin_names_run_the_program(lm, log, tmp_path):
+    """`echo` is a shell builtin in the launcher shell; the external program must run."""
+    r = lm("-o", str(log), "--format", "json", "echo", "hi")
+    assert r.stdout == b"hi\n"
+    (rec,) = json_records(log)
+    assert rec["vmhwm_kb"] is not None and rec["cmd"] == ["echo", "hi"]
