@@ -5,6 +5,7 @@
  *   -w SECS    sleep SECS seconds (fractions allowed) after allocating
  *   -p FILE    write our pid to FILE (then sleep, if -w) so a test can signal us
  *   -t SIG     on SIG exit with status 42 (to see forwarded signals)
+ *   -i FILE    log each SIGINT as "si_code si_pid" lines to FILE (to count deliveries)
  *   -x PROG    exec PROG (no arguments) after allocating
  *   -s SIG     end by raising SIG after allocating
  *   -e CODE    exit with CODE (default 0)
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static void touch(long mib) {
@@ -37,12 +39,20 @@ static void *nothing(void *arg) { return arg; }
 
 static void on_signal(int sig) { (void)sig; _exit(42); }
 
+static int int_log = -1;
+static void on_int(int sig, siginfo_t *si, void *ctx) {
+    char line[64];
+    (void)sig; (void)ctx;
+    int n = snprintf(line, sizeof line, "%d %d\n", si->si_code, (int)si->si_pid);
+    if (write(int_log, line, n) != n) _exit(98);
+}
+
 int main(int argc, char **argv) {
     long mib = 0, threads = 0;
     double wait_s = 0;
     int code = 0, sig = 0, opt;
     const char *pidfile = NULL, *prog = NULL;
-    while ((opt = getopt(argc, argv, "m:T:C:w:p:t:x:s:e:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:T:C:w:p:t:i:x:s:e:")) != -1) {
         switch (opt) {
         case 'm': mib = atol(optarg); break;
         case 'T': late_mib = atol(optarg); break;
@@ -50,6 +60,14 @@ int main(int argc, char **argv) {
         case 'w': wait_s = atof(optarg); break;
         case 'p': pidfile = optarg; break;
         case 't': signal(atoi(optarg), on_signal); break;
+        case 'i': {
+            struct sigaction sa = {0};
+            int_log = open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            sa.sa_sigaction = on_int;
+            sa.sa_flags = SA_SIGINFO;
+            sigaction(SIGINT, &sa, NULL);
+            break;
+        }
         case 'x': prog = optarg; break;
         case 's': sig = atoi(optarg); break;
         case 'e': code = atoi(optarg); break;

@@ -1,0 +1,106 @@
+"""Kernel behaviour the design relies on, measured here rather than assumed (see docs/design.md)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, gnu_time_maxrss, logmemory_env
+from logmemory import _ptrace, procfs
+
+
+def test_fork_from_python_inflates_ru_maxrss():
+    """Why the command is forked by a small shell: a Python parent passes on ~10 MB."""
+    pid = os.fork()
+    if pid == 0:
+        os.execv("/bin/true", ["/bin/true"])
+    _, _, ru = os.wait4(pid, 0)
+    assert ru.ru_maxrss > gnu_time_maxrss(["/bin/true"]) + 4096
+
+
+def seized(argv, options):
+    """Start argv stopped-free but seized with options before it execs; return its pid."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.read(r, 1)
+        os.execv(argv[0], argv)
+    _ptrace.seize(pid, options)
+    os.write(w, b"g")
+    os.close(r), os.close(w)
+    return pid
+
+
+def next_stop(pid):
+    _, status, _ = os.wait4(pid, _ptrace.WALL)
+    return status
+
+
+def test_exit_stop_comes_after_sigkill_with_memory_still_readable(memhog, tmp_path):
+    pidfile = tmp_path / "pid"
+    pid = seized([memhog, "-m", "20", "-p", str(pidfile), "-w", "30"], _ptrace.PTRACE_O_TRACEEXIT)
+    while not pidfile.exists() or not pidfile.read_text().endswith("\n"):
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    status = next_stop(pid)
+    assert os.WIFSTOPPED(status) and status >> 16 == _ptrace.PTRACE_EVENT_EXIT
+    assert procfs.read_status(pid).vmhwm_kb >= 20 * 1024
+    _ptrace.cont(pid)
+    status = next_stop(pid)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+def test_zombie_leader_has_no_vm_lines_but_its_threads_do(memhog):
+    """main calls pthread_exit; its status loses the Vm lines, a live thread's task status keeps them."""
+    p = subprocess.Popen([memhog, "-m", "10", "-T", "50"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            tids = [int(t) for t in os.listdir(f"/proc/{p.pid}/task")]
+            if len(tids) == 2 and procfs.read_status(p.pid).vmhwm_kb is None:
+                break
+            time.sleep(0.005)
+        other = next(t for t in tids if t != p.pid)
+        assert procfs.read_status(p.pid).vmhwm_kb is None
+        assert procfs.read_status(p.pid, other).vmhwm_kb >= 10 * 1024
+    finally:
+        p.wait()
+
+
+def test_wait4_on_a_traced_grandchild_gives_its_own_rusage(memhog):
+    """The tracer is not the command's parent (the launcher shell is), yet wait4 returns its rusage."""
+    pid = seized(["/bin/sh", "-c", f"{memhog} -m 40; exit"],
+                 _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK)
+    status = next_stop(pid)
+    # dash starts commands with vfork, other shells with fork.
+    assert status >> 16 in (_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK)
+    grandchild = _ptrace.geteventmsg(pid)
+    _ptrace.detach(pid)
+    while True:
+        got, status, ru = os.wait4(grandchild, _ptrace.WALL)
+        if not os.WIFSTOPPED(status):
+            break
+        _ptrace.cont(got, 0 if status >> 16 else os.WSTOPSIG(status))
+    assert os.WIFEXITED(status)
+    assert 40 * 1024 <= ru.ru_maxrss < 50 * 1024
+    os.waitpid(pid, 0)
+
+
+def test_no_stop_per_system_call(memhog):
+    """dd making 20,000 system calls costs the tracer a handful of stops, not 40,000."""
+    code = """
+import sys
+from logmemory import _ptrace, spawn, tracer
+calls = []
+real = _ptrace.ptrace
+_ptrace.ptrace = lambda req, pid, addr=0, data=0: (calls.append(req), real(req, pid, addr, data))[1]
+argv = [b"dd", b"if=/dev/zero", b"of=/dev/null", b"bs=1", b"count=10000", b"status=none"]
+run = tracer.trace(argv, spawn.resolve(argv[0]))
+print(len(calls), run.exit_code, run.vmhwm_kb is not None)
+"""
+    r = subprocess.run([sys.executable, "-c", code], env=logmemory_env(), cwd=ROOT,
+                       stdout=subprocess.PIPE, check=True)
+    calls, code, measured = r.stdout.split()
+    assert code == b"0" and measured == b"True"
+    assert int(calls) < 20
