@@ -1,7 +1,6 @@
 """Command line: parse options, run the command under the tracer, write the record, exit as it did."""
 
 import errno
-import getopt
 import os
 import sys
 
@@ -38,47 +37,60 @@ and --no-trace avoids it.
 {exitcodes.EPILOG}
 """
 
-LONG_OPTIONS = ["output=", "format=", "record=", "no-trace", "help", "version"]
+# Long option -> takes a value. getopt's own module pulls in gettext; start-up time matters here.
+LONG_OPTIONS = {"output": True, "format": True, "record": True, "no-trace": False, "help": False,
+                "version": False}
 
 
 class UsageError(Exception):
     pass
 
 
-def parse(args):
-    """Options up to the first non-option word (getopt "+o:"), then the command."""
-    try:
-        opts, command = getopt.getopt(args, "o:", LONG_OPTIONS)
-    except getopt.GetoptError as exc:
-        if "requires argument" in exc.msg:
-            raise UsageError(f"Aborting: argument for option {_dashed(exc.opt)} is missing") from None
-        raise UsageError(f"Aborting: unrecognized option '{_dashed(exc.opt)}'") from None
-    settings = {"log": None, "format": "text", "record": None, "trace": True, "help": False,
-                "version": False, "command": command}
-    for opt, value in opts:
-        if opt in ("-o", "--output"):
-            settings["log"] = value
-        elif opt == "--format":
-            if value not in writer.FORMATS:
-                raise UsageError(f"Aborting: unknown format '{value}' (text, legacy or json)")
-            settings["format"] = value
-        elif opt == "--record":
-            settings["record"] = value
-        elif opt == "--no-trace":
-            settings["trace"] = False
+def _options(args):
+    """Yield (name, value) like getopt "+o:" with GNU long options; leave the command in args."""
+    while args and args[0].startswith("-") and args[0] != "-":
+        word = args.pop(0)
+        if word == "--":
+            return
+        if word.startswith("--"):
+            name, eq, value = word[2:].partition("=")
+            matches = [o for o in LONG_OPTIONS if o.startswith(name)]
+            if name not in LONG_OPTIONS and len(matches) != 1:
+                raise UsageError(f"Aborting: unrecognized option '{word}'")
+            name = name if name in LONG_OPTIONS else matches[0]
+            if not LONG_OPTIONS[name]:
+                if eq:
+                    raise UsageError(f"Aborting: option '--{name}' doesn't allow an argument")
+                yield name, None
+                continue
+        elif word[1] == "o":
+            name, eq, value = "output", bool(word[2:]), word[2:]
         else:
-            settings[opt[2:]] = True
+            raise UsageError(f"Aborting: unrecognized option '-{word[1]}'")
+        if not eq:
+            if not args:
+                raise UsageError(f"Aborting: argument for option {word} is missing")
+            value = args.pop(0)
+        yield name, value
+
+
+def parse(args):
+    """Options up to the first word that is not one (or "--"), then the command."""
+    args = list(args)
+    settings = {"output": None, "format": "text", "record": None, "no-trace": False,
+                "help": False, "version": False}
+    for name, value in _options(args):
+        if name == "format" and value not in writer.FORMATS:
+            raise UsageError(f"Aborting: unknown format '{value}' (text, legacy or json)")
+        settings[name] = True if value is None else value
+    settings["command"] = args
     if settings["help"] or settings["version"]:
         return settings
-    if not command:
+    if not args:
         raise UsageError("Error: program to execute is missing. Exiting...")
-    if not settings["log"] and not settings["record"]:
+    if not settings["output"] and not settings["record"]:
         raise UsageError("Error: log filename can't be empty")
     return settings
-
-
-def _dashed(opt):
-    return f"-{opt}" if len(opt) == 1 else f"--{opt}"
 
 
 def _say(message):
@@ -120,13 +132,13 @@ def main(args=None):
         sys.exit(0)
     argv = [os.fsencode(a) for a in settings["command"]]
     try:
-        log_fd = settings["log"] and _open(settings["log"], os.O_APPEND, "log file")
+        log_fd = settings["output"] and _open(settings["output"], os.O_APPEND, "log file")
         record_fd = settings["record"] and _open(settings["record"], os.O_TRUNC, "record file")
         path = spawn.resolve(argv[0])
-        if settings["trace"] and spawn.loses_privileges(path):
+        if not settings["no-trace"] and spawn.loses_privileges(path):
             _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
                  "it runs without those privileges (use --no-trace)")
-        run = tracer.trace(argv, path, trace=settings["trace"])
+        run = tracer.trace(argv, path, trace=not settings["no-trace"])
     except CannotRun as exc:
         _say(str(exc))
         sys.exit(exitcodes.NOT_FOUND if exc.errno == errno.ENOENT else exitcodes.CANNOT_EXECUTE)
@@ -136,7 +148,7 @@ def main(args=None):
     for warning in run.warnings:
         _say(f"warning: {warning}")
     if log_fd:
-        _write(log_fd, settings["log"], writer.render(run, settings["format"]))
+        _write(log_fd, settings["output"], writer.render(run, settings["format"]))
     if record_fd:
         _write(record_fd, settings["record"], writer.render(run, "json"))
     sys.exit(exitcodes.die_like(run.wait_status))

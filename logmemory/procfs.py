@@ -1,18 +1,12 @@
 """Readers for /proc files: pure parsers over bytes, plus thin read_* wrappers with an injectable root."""
 
 import errno
-from typing import NamedTuple
+from collections import namedtuple
 
 from logmemory.errors import AccessDenied, ProcessGone
 
-
-class Status(NamedTuple):
-    """The memory lines of /proc/<pid>/status; the raw lines keep the kernel's exact layout."""
-
-    vmpeak_line: bytes | None
-    vmhwm_line: bytes | None
-    vmpeak_kb: int | None
-    vmhwm_kb: int | None
+# The memory lines of /proc/<pid>/status (raw, in the kernel's exact layout) and their values.
+Status = namedtuple("Status", "vmpeak_line vmhwm_line vmpeak_kb vmhwm_kb")
 
 
 def _kb(line):

@@ -2,29 +2,31 @@
 
 import os
 import signal
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections import namedtuple
+
+_FIELDS = [
+    "argv",             # tuple of bytes, as given
+    "ended",            # datetime, local and timezone-aware
+    "wait_status",
+    "pid",
+    "vmpeak_line",      # rest of the /proc status line, verbatim
+    "vmhwm_line",
+    "vmpeak_kb",
+    "vmhwm_kb",
+    "maxrss_kb",
+    "maxrss_floor_kb",  # memory inherited at fork that ru_maxrss already counts
+    "elapsed_s",
+    "user_s",
+    "sys_s",
+    "unmeasured",       # field name -> why it is None
+    "warnings",         # said once on stderr; not part of the record
+]
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, ()))):
     """What logmemory measured about one command; None means not measured (see unmeasured)."""
 
-    argv: tuple[bytes, ...]
-    ended: datetime                    # local time, timezone-aware
-    wait_status: int
-    pid: int | None = None
-    vmpeak_line: bytes | None = None   # rest of the /proc status line, verbatim
-    vmhwm_line: bytes | None = None
-    vmpeak_kb: int | None = None
-    vmhwm_kb: int | None = None
-    maxrss_kb: int | None = None
-    maxrss_floor_kb: int | None = None  # memory inherited at fork that ru_maxrss already counts
-    elapsed_s: float | None = None
-    user_s: float | None = None
-    sys_s: float | None = None
-    unmeasured: dict[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()     # said once on stderr; not part of the record
+    __slots__ = ()
 
     @property
     def exit_code(self):

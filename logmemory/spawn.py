@@ -4,7 +4,7 @@ import errno
 import os
 import signal
 import stat
-from dataclasses import dataclass
+from collections import namedtuple
 
 from logmemory import _ptrace, procfs
 from logmemory.errors import CannotRun, LogMemoryError
@@ -23,15 +23,9 @@ _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
 
-@dataclass(frozen=True)
-class Child:
-    """A started child: pid, whether it runs the launcher under our trace, and its fork floor."""
-
-    pid: int
-    traced: bool
-    floor_kb: int | None
-    error_fd: int
-    trace_error: str | None = None
+# A started child: whether it runs the launcher under our trace (else trace_error says why not),
+# the high-water mark it inherited at fork (untraced only) and the exec-error pipe.
+Child = namedtuple("Child", "pid traced floor_kb error_fd trace_error")
 
 
 def resolve(name: bytes) -> bytes:

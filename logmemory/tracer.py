@@ -3,7 +3,6 @@
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from logmemory import _ptrace, procfs, spawn
@@ -23,13 +22,13 @@ TOP_OPTIONS = _ptrace.PTRACE_O_TRACEEXIT | _ptrace.PTRACE_O_TRACEEXEC | _ptrace.
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
 
 
-@dataclass
 class Proc:
     """One traced process (thread group) and the largest memory figures read at its exit stops."""
 
-    pid: int
-    status: procfs.Status | None = None
-    threads: set = field(default_factory=set)
+    def __init__(self, pid):
+        self.pid = pid
+        self.status = None
+        self.threads = {pid}
 
     def update(self, st: procfs.Status):
         """Keep the largest value read: VmHWM and VmPeak only grow within one program image."""
@@ -47,7 +46,7 @@ class Tracer:
     def __init__(self, child: spawn.Child, proc_root="/proc"):
         self.child = child
         self.proc_root = proc_root
-        self.top = None if child.traced else Proc(child.pid, threads={child.pid})
+        self.top = None if child.traced else Proc(child.pid)
         self.tasks = {} if self.top is None else {child.pid: self.top}
         self.unclaimed = set()       # new tasks whose first stop came before their creation event
         self.expected = {}           # new task -> what to do at its first stop, still to come
@@ -120,7 +119,7 @@ class Tracer:
     def _on_created(self, parent, new, event):
         if parent == self.child.pid and self.top is None:
             # The launcher forked the command: trace that and let the launcher go.
-            self.top = Proc(new, threads={new})
+            self.top = Proc(new)
             self.tasks[new] = self.top
             _ptrace.detach(parent)
             for sig in self.pending_signals:

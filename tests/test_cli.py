@@ -128,3 +128,22 @@ def test_argv0_and_builtin_names_run_the_program(lm, log, tmp_path):
     assert r.stdout == b"hi\n"
     (rec,) = json_records(log)
     assert rec["vmhwm_kb"] is not None and rec["cmd"] == ["echo", "hi"]
+
+
+@pytest.mark.parametrize("args, output, command", [
+    (["-o", "m.log", "ls", "-o", "x"], "m.log", ["ls", "-o", "x"]),
+    (["-om.log", "ls"], "m.log", ["ls"]),
+    (["--output=m.log", "ls"], "m.log", ["ls"]),
+    (["--out", "m.log", "--", "-ls"], "m.log", ["-ls"]),
+    (["-o", "m.log", "-", "x"], "m.log", ["-", "x"]),
+])
+def test_parse(args, output, command):
+    from logmemory.cli import parse
+    settings = parse(args)
+    assert settings["output"] == output and settings["command"] == command
+
+
+def test_parse_rejects_a_value_for_a_flag():
+    from logmemory.cli import UsageError, parse
+    with pytest.raises(UsageError, match="'--no-trace' doesn't allow an argument"):
+        parse(["--no-trace=1", "-o", "x", "ls"])
