@@ -1,0 +1,99 @@
+"""Start-up cost of logmemory: what wrapping a trivial command costs, from one run.
+
+    python bench/startup.py [--runs N] [--bin dist/logmemory] [--strict]
+
+Runs each command N times, interleaved (one round runs every command once, so drift in machine
+load touches all rows alike), and prints the medians. The budget (issue 3): the fixed overhead of
+`dist/logmemory -o L true` over bare `true` at most 60 ms, and the binary at most 8 MB. A missed
+budget prints FAIL; the exit status is non-zero for it only with --strict (benches inform).
+
+Rows, for where the time goes:
+  true                              process creation and exec alone
+  /usr/bin/time -f %M true          the yardstick users compare logmemory with
+  python -I -S -c pass              the interpreter's own floor, no site, no imports
+  python -m logmemory -o L true     the package, as run from a checkout
+  dist/logmemory --version          bootloader unpacking + interpreter + logmemory's imports
+  dist/logmemory -o L true          the above + fork/trace/wait + writing the record
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUDGET_MS = 60.0
+BUDGET_BYTES = 8_000_000  # 8 MB
+
+
+def run_once(argv, env):
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+    return (time.perf_counter() - start) * 1000.0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=40, help="runs per command (default 40)")
+    parser.add_argument("--bin", default=os.path.join(ROOT, "dist", "logmemory"),
+                        help="the binary (default dist/logmemory)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a budget is missed")
+    args = parser.parse_args()
+
+    true = "/bin/true"
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "L")
+        rows = [
+            ("true", [true]),
+            ("/usr/bin/time -f %M true", ["/usr/bin/time", "-f", "%M", "-o", os.devnull, true]),
+            ("python -I -S -c pass", [sys.executable, "-I", "-S", "-c", "pass"]),
+            ("python -m logmemory -o L true", [sys.executable, "-m", "logmemory", "-o", log, true]),
+        ]
+        have_bin = os.access(args.bin, os.X_OK)
+        if have_bin:
+            rows += [
+                ("dist/logmemory --version", [args.bin, "--version"]),
+                ("dist/logmemory -o L true", [args.bin, "-o", log, true]),
+            ]
+        samples = {name: [] for name, _ in rows}
+        for name, argv in rows:  # warm the page cache and the binary's first unpacking
+            run_once(argv, env)
+        for _ in range(args.runs):
+            for name, argv in rows:
+                samples[name].append(run_once(argv, env))
+
+    med = {name: statistics.median(values) for name, values in samples.items()}
+    bare = med["true"]
+    print("startup: medians of %d interleaved runs, ms (python: %s)" % (args.runs, sys.executable))
+    print("%-34s %9s %9s %9s" % ("command", "median", "min", "- true"))
+    for name, _ in rows:
+        print("%-34s %9.1f %9.1f %9.1f" % (name, med[name], min(samples[name]), med[name] - bare))
+
+    failed = False
+    if not have_bin:
+        print("FAIL binary: %s not built (make)" % args.bin)
+        failed = True
+    else:
+        size = os.path.getsize(args.bin)
+        overhead = med["dist/logmemory -o L true"] - bare
+        verdict = "PASS" if overhead <= BUDGET_MS else "FAIL"
+        failed |= verdict == "FAIL"
+        print("%s overhead: dist/logmemory -o L true - true = %.1f ms (budget %.0f ms)"
+              % (verdict, overhead, BUDGET_MS))
+        verdict = "PASS" if size <= BUDGET_BYTES else "FAIL"
+        failed |= verdict == "FAIL"
+        print("%s size: %s = %.2f MB (budget %.0f MB)"
+              % (verdict, args.bin, size / 1e6, BUDGET_BYTES / 1e6))
+        print("info: binary vs python -m logmemory: %+.1f ms; vs /usr/bin/time: %+.1f ms"
+              % (med["dist/logmemory -o L true"] - med["python -m logmemory -o L true"],
+                 med["dist/logmemory -o L true"] - med["/usr/bin/time -f %M true"]))
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
