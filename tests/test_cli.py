@@ -147,3 +147,26 @@ def test_parse_rejects_a_value_for_a_flag():
     from logmemory.cli import UsageError, parse
     with pytest.raises(UsageError, match="'--no-trace' doesn't allow an argument"):
         parse(["--no-trace=1", "-o", "x", "ls"])
+
+
+def test_setuid_command_warns_when_tracing_would_drop_its_privileges(lm_cmd, tmp_path):
+    """Without CAP_SYS_PTRACE the kernel runs a traced setuid program without its privileges."""
+    import shutil
+    from conftest import logmemory_env
+    prog = tmp_path / "suid-true"
+    shutil.copy("/bin/true", prog)
+    prog.chmod(0o4755)
+    log = tmp_path / "m.log"
+    drop = ["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"]
+    r = subprocess.run([*drop, *lm_cmd, "-o", str(log), str(prog)], stderr=subprocess.PIPE,
+                       env=logmemory_env())
+    assert r.returncode == 0
+    assert r.stderr.decode() == (
+        f"logmemory: warning: '{prog}' is setuid/setcap; traced without CAP_SYS_PTRACE it runs "
+        "without those privileges (use --no-trace)\n")
+    r = subprocess.run([*drop, *lm_cmd, "--no-trace", "-o", str(log), str(prog)],
+                       stderr=subprocess.PIPE, env=logmemory_env())
+    assert r.returncode == 0 and r.stderr == b""
+    r = subprocess.run([*lm_cmd, "-o", str(log), str(prog)], stderr=subprocess.PIPE,
+                       env=logmemory_env())
+    assert r.stderr == b""  # root here has CAP_SYS_PTRACE: nothing is lost, nothing to say
