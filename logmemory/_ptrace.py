@@ -28,14 +28,14 @@ PTRACE_EVENT_STOP = 128
 # wait4() flag: wait for clone children (threads) too.
 WALL = 0x40000000
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.ptrace.restype = ctypes.c_long
-_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 
 
 def ptrace(request, pid, addr=0, data=0):
     """Call ptrace(2); raise OSError with errno on failure."""
-    result = _libc.ptrace(request, pid, addr, data)
+    result = libc.ptrace(request, pid, addr, data)
     if result == -1:
         err = ctypes.get_errno()
         if err:

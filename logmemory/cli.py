@@ -19,6 +19,13 @@ Run COMMAND and append the RAM high-water mark it reached to LOGFILE.
                          -o is optional then
       --no-trace         do not use ptrace (for setuid/setcap commands): MaxRSS
                          only, and it includes what the command inherited at fork
+      --no-follow        trace the command only, not the processes it starts
+      --wait-all         wait for every descendant, also those that outlive the
+                         command, and measure them (as their subreaper)
+      --per-process      add one line per process to the text record
+      --sample=MS        where no memory cgroup can be made for the job, sum the
+                         RSS of its live processes every MS milliseconds for the
+                         job's concurrent peak (labelled "sampled")
       --help             display this help and exit
       --version          output version information and exit
 
@@ -38,8 +45,9 @@ and --no-trace avoids it.
 """
 
 # Long option -> takes a value. getopt's own module pulls in gettext; start-up time matters here.
-LONG_OPTIONS = {"output": True, "format": True, "record": True, "no-trace": False, "help": False,
-                "version": False}
+LONG_OPTIONS = {"output": True, "format": True, "record": True, "no-trace": False,
+                "no-follow": False, "wait-all": False, "sample": True, "per-process": False,
+                "help": False, "version": False}
 
 
 class UsageError(Exception):
@@ -78,10 +86,16 @@ def parse(args):
     """Options up to the first word that is not one (or "--"), then the command."""
     args = list(args)
     settings = {"output": None, "format": "text", "record": None, "no-trace": False,
+                "no-follow": False, "wait-all": False, "sample": None, "per-process": False,
                 "help": False, "version": False}
     for name, value in _options(args):
         if name == "format" and value not in writer.FORMATS:
             raise UsageError(f"Aborting: unknown format '{value}' (text, legacy or json)")
+        if name == "sample":
+            if not value.isdigit() or int(value) == 0:
+                raise UsageError(f"Aborting: --sample takes milliseconds (a whole number > 0), "
+                                 f"not '{value}'")
+            value = int(value)
         settings[name] = True if value is None else value
     settings["command"] = args
     if settings["help"] or settings["version"]:
@@ -138,7 +152,9 @@ def main(args=None):
         if not settings["no-trace"] and spawn.loses_privileges(path):
             _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
                  "it runs without those privileges (use --no-trace)")
-        run = tracer.trace(argv, path, trace=not settings["no-trace"])
+        run = tracer.trace(argv, path, trace=not settings["no-trace"],
+                           follow=not settings["no-follow"], wait_all=settings["wait-all"],
+                           sample_ms=settings["sample"])
     except CannotRun as exc:
         _say(str(exc))
         sys.exit(exitcodes.NOT_FOUND if exc.errno == errno.ENOENT else exitcodes.CANNOT_EXECUTE)
@@ -148,7 +164,7 @@ def main(args=None):
     for warning in run.warnings:
         _say(f"warning: {warning}")
     if log_fd:
-        _write(log_fd, settings["output"], writer.render(run, settings["format"]))
+        _write(log_fd, settings["output"], writer.render(run, settings["format"], settings["per-process"]))
     if record_fd:
         _write(record_fd, settings["record"], writer.render(run, "json"))
     sys.exit(exitcodes.die_like(run.wait_status))

@@ -20,10 +20,52 @@ _FIELDS = [
     "sys_s",
     "unmeasured",       # field name -> why it is None
     "warnings",         # said once on stderr; not part of the record
+    "tree",             # Tree: the job as a whole
+    "processes",        # ProcessRecord for every process followed, in order of creation
 ]
 
+# The whole job: counts, the largest single process, and the concurrent peak with its source.
+Tree = namedtuple("Tree", "processes threads max_vmhwm_kb max_vmhwm_pid max_vmhwm_cmd "
+                          "peak_kb peak_source unmeasured", defaults=(None,) * 7 + ({},))
 
-class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, ()))):
+_PROCESS_FIELDS = "pid ppid cmd vmhwm_kb vmpeak_kb maxrss_kb wait_status threads start_s end_s"
+
+
+class ProcessRecord(namedtuple("ProcessRecord", _PROCESS_FIELDS)):
+    """One process of the job; maxrss_kb is wait4's, so it covers its waited-for children too."""
+
+    __slots__ = ()
+
+    def to_dict(self):
+        d = {"pid": self.pid, "ppid": self.ppid, "cmd": _strings(self.cmd),
+             "vmhwm_kb": self.vmhwm_kb, "vmpeak_kb": self.vmpeak_kb, "maxrss_kb": self.maxrss_kb}
+        d.update(_exit(self.wait_status))
+        d.update({"threads": self.threads, "start_s": _round(self.start_s),
+                  "end_s": _round(self.end_s)})
+        return d
+
+
+def _strings(argv):
+    return None if argv is None else [a.decode("utf-8", "backslashreplace") for a in argv]
+
+
+def _exit(status):
+    """exit_code and signal of a wait status; both null while it is unknown (still running)."""
+    if status is None:
+        return {"exit_code": None, "signal": None}
+    if os.WIFSIGNALED(status):
+        return {"exit_code": None, "signal": signal_name(os.WTERMSIG(status))}
+    return {"exit_code": os.WEXITSTATUS(status), "signal": None}
+
+
+def signal_name(sig):
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"SIG{sig}"
+
+
+class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))):
     """What logmemory measured about one command; None means not measured (see unmeasured)."""
 
     __slots__ = ()
@@ -38,13 +80,7 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, ()))):
 
     @property
     def signal_name(self):
-        sig = self.signal
-        if sig is None:
-            return None
-        try:
-            return signal.Signals(sig).name
-        except ValueError:
-            return f"SIG{sig}"
+        return None if self.signal is None else signal_name(self.signal)
 
     @property
     def core_dumped(self):
@@ -54,7 +90,7 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, ()))):
         """The JSON form: every key always present, null where not measured."""
         d = {
             "date": self.ended.isoformat(timespec="seconds"),
-            "cmd": [a.decode("utf-8", "backslashreplace") for a in self.argv],
+            "cmd": _strings(self.argv),
             "pid": self.pid,
             "exit_code": self.exit_code,
             "signal": self.signal_name,
@@ -69,6 +105,17 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, ()))):
         if self.maxrss_floor_kb is not None:
             d["maxrss_floor_kb"] = self.maxrss_floor_kb
         d["unmeasured"] = dict(self.unmeasured)
+        if self.tree is not None:
+            t = self.tree
+            d["tree"] = {
+                "processes": t.processes, "threads": t.threads,
+                "max_vmhwm_kb": t.max_vmhwm_kb, "max_vmhwm_pid": t.max_vmhwm_pid,
+                "max_vmhwm_cmd": _strings(t.max_vmhwm_cmd),
+                "peak_kb": t.peak_kb, "peak_source": t.peak_source,
+                "peak_unavailable_reason": t.unmeasured.get("peak_kb"),
+                "unmeasured": dict(t.unmeasured),
+            }
+            d["processes"] = [p.to_dict() for p in self.processes]
         return d
 
 

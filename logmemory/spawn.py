@@ -109,8 +109,18 @@ def _has_cap_sys_ptrace():
     return False
 
 
-def start(argv, path, saved_mask, trace=True) -> Child:
-    """Fork and exec argv (path resolved by resolve()); when trace, seize the child first."""
+def become_subreaper():
+    """Have orphaned descendants re-parented to us, so that we can wait for the whole tree."""
+    PR_SET_CHILD_SUBREAPER = 36
+    if _ptrace.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise LogMemoryError("cannot become a subreaper (prctl PR_SET_CHILD_SUBREAPER)")
+
+
+def start(argv, path, saved_mask, trace=True, job_cgroup=None) -> Child:
+    """Fork and exec argv (path resolved by resolve()); when trace, seize the child first.
+
+    Untraced, the child itself joins job_cgroup before it execs; traced, the tracer puts the
+    command in it at its first stop."""
     launcher = _launcher_argv(argv, path) if trace else None
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -137,6 +147,8 @@ def start(argv, path, saved_mask, trace=True) -> Child:
             floor = procfs.read_status(pid).vmhwm_kb
         except LogMemoryError:
             pass
+    if job_cgroup and not traced:
+        job_cgroup.add(pid)
     os.write(go_w, b"T" if traced else b"U")
     os.close(go_w)
     return Child(pid, traced, floor, err_r, trace_error)

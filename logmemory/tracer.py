@@ -5,9 +5,9 @@ import signal
 import time
 from datetime import datetime
 
-from logmemory import _ptrace, procfs, spawn
+from logmemory import _ptrace, cgroup, procfs, spawn
 from logmemory.errors import CannotRun, LogMemoryError
-from logmemory.record import Run
+from logmemory.record import ProcessRecord, Run, Tree
 
 # Signals sent to logmemory that the command should get instead.
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -19,50 +19,102 @@ SI_KERNEL = 0x80
 # No PTRACE_O_TRACESYSGOOD and never PTRACE_SYSCALL: the command runs at full speed between
 # process events. TRACECLONE gives us every thread's exit stop, where a late peak shows.
 TOP_OPTIONS = _ptrace.PTRACE_O_TRACEEXIT | _ptrace.PTRACE_O_TRACEEXEC | _ptrace.PTRACE_O_TRACECLONE
+FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
 
 
 class Proc:
     """One traced process (thread group) and the largest memory figures read at its exit stops."""
 
-    def __init__(self, pid):
+    def __init__(self, pid, ppid, start_s):
         self.pid = pid
-        self.status = None
-        self.threads = {pid}
+        self.ppid = ppid
+        self.start_s = start_s
+        self.end_s = None
+        self.status = None        # largest VmPeak/VmHWM read in the current program image
+        self.cmd = None
+        self.threads = {pid}      # live traced threads
+        self.thread_count = 1     # threads it ever ran, the main one included
+        self.wait_status = None
+        self.rusage = None
 
     def update(self, st: procfs.Status):
-        """Keep the largest value read: VmHWM and VmPeak only grow within one program image."""
-        old = self.status
-        if old is None or (st.vmhwm_kb or 0) >= (old.vmhwm_kb or 0):
-            peak = st if old is None or (st.vmpeak_kb or 0) >= (old.vmpeak_kb or 0) else old
-            self.status = st._replace(vmpeak_line=peak.vmpeak_line, vmpeak_kb=peak.vmpeak_kb)
-        elif (st.vmpeak_kb or 0) > (old.vmpeak_kb or 0):
-            self.status = old._replace(vmpeak_line=st.vmpeak_line, vmpeak_kb=st.vmpeak_kb)
+        """Keep the largest values read: both only grow within one program image."""
+        old = self.status or st
+        hwm = st if (st.vmhwm_kb or 0) > (old.vmhwm_kb or 0) else old
+        peak = st if (st.vmpeak_kb or 0) > (old.vmpeak_kb or 0) else old
+        self.status = procfs.Status(peak.vmpeak_line, hwm.vmhwm_line, peak.vmpeak_kb, hwm.vmhwm_kb)
+
+    def record(self) -> ProcessRecord:
+        st = self.status
+        return ProcessRecord(
+            pid=self.pid, ppid=self.ppid, cmd=self.cmd,
+            vmhwm_kb=st.vmhwm_kb if st else None, vmpeak_kb=st.vmpeak_kb if st else None,
+            maxrss_kb=self.rusage.ru_maxrss if self.rusage else None,
+            wait_status=self.wait_status, threads=self.thread_count,
+            start_s=self.start_s, end_s=self.end_s)
 
 
 class Tracer:
-    """Event loop over the traced tasks of one command."""
+    """Event loop over the traced tasks of one command and, when following, its descendants."""
 
-    def __init__(self, child: spawn.Child, proc_root="/proc"):
+    def __init__(self, child: spawn.Child, clock, started, follow=True, wait_all=False,
+                 sample_ms=None, proc_root="/proc", job_cgroup=None):
         self.child = child
+        self.clock = clock
+        self.started = started
+        self.follow = follow
+        self.wait_all = wait_all
+        self.sample_s = sample_ms / 1000 if sample_ms else None
         self.proc_root = proc_root
-        self.top = None if child.traced else Proc(child.pid)
-        self.tasks = {} if self.top is None else {child.pid: self.top}
+        self.job_cgroup = job_cgroup
+        self.top = None
+        self.tasks = {}              # live traced tid -> its Proc
+        self.procs = []              # every process seen, in order of creation
         self.unclaimed = set()       # new tasks whose first stop came before their creation event
         self.expected = {}           # new task -> what to do at its first stop, still to come
         self.pending_signals = []    # forwarded before the command's process existed
         self.result = None           # (wait status, rusage) of the command
+        self.done = False
         self.exit_stop_seen = False
+        self.sampled_peak_kb = None
+        if not child.traced:
+            self._add_proc(child.pid, os.getpid())
+
+    def now(self):
+        return self.clock() - self.started
 
     def run(self):
-        """Wait for events until the command ends; return its (wait status, rusage)."""
-        while self.result is None:
-            info = signal.sigtimedwait(WATCHED, 1.0)
+        """Wait for events until the command (with --wait-all, the whole tree) ends."""
+        timeout = self.sample_s or 1.0
+        next_sample = self.clock()
+        while not self.done:
+            info = signal.sigtimedwait(WATCHED, timeout)
             if info is not None and info.si_signo != signal.SIGCHLD:
                 self._forward(info)
             else:
                 self._drain()
-        return self.result
+            if self.sample_s and self.clock() >= next_sample:
+                self._sample()
+                next_sample = self.clock() + self.sample_s
+
+    def _add_proc(self, pid, ppid):
+        proc = Proc(pid, ppid, self.now())
+        self.procs.append(proc)
+        self.tasks[pid] = proc
+        if self.top is None:
+            self.top = proc
+        return proc
+
+    def _sample(self):
+        live = {id(p): p for p in self.tasks.values()}.values()
+        total = 0
+        for proc in live:
+            try:
+                total += procfs.read_rss_kb(proc.pid, self.proc_root)
+            except LogMemoryError:
+                pass
+        self.sampled_peak_kb = max(total, self.sampled_peak_kb or 0)
 
     def _forward(self, info):
         # A terminal's ^C, ^\ or hangup went to the whole foreground process group, the command
@@ -72,17 +124,21 @@ class Tracer:
         if self.top is None:
             self.pending_signals.append(info.si_signo)
             return
-        try:
-            os.kill(self.top.pid, info.si_signo)
-        except ProcessLookupError:
-            pass
+        if self.top.wait_status is None:
+            try:
+                os.kill(self.top.pid, info.si_signo)
+            except ProcessLookupError:
+                pass
 
     def _drain(self):
-        while self.result is None:
+        while not self.done:
             try:
                 pid, status, rusage = os.wait4(-1, os.WNOHANG | _ptrace.WALL)
             except ChildProcessError:
-                raise LogMemoryError("lost track of the command (no children left)") from None
+                if self.result is None:
+                    raise LogMemoryError("lost track of the command (no children left)") from None
+                self.done = True
+                return
             if pid == 0:
                 return
             if os.WIFSTOPPED(status):
@@ -100,7 +156,7 @@ class Tracer:
                 self._on_created(tid, _ptrace.geteventmsg(tid), event)
                 return
             elif event == _ptrace.PTRACE_EVENT_EXEC:
-                self._on_exec(tid, _ptrace.geteventmsg(tid))
+                self._on_exec(tid)
             elif event == _ptrace.PTRACE_EVENT_STOP:
                 if sig in STOP_SIGNALS:
                     # Group-stop: stay stopped until SIGCONT, as without a tracer.
@@ -118,21 +174,25 @@ class Tracer:
 
     def _on_created(self, parent, new, event):
         if parent == self.child.pid and self.top is None:
-            # The launcher forked the command: trace that and let the launcher go.
-            self.top = Proc(new)
-            self.tasks[new] = self.top
+            # The launcher started the command: trace that and let the launcher go.
+            self._add_proc(new, parent)
             _ptrace.detach(parent)
             for sig in self.pending_signals:
                 os.kill(new, sig)
             action = "top"
         else:
             proc = self.tasks.get(parent)
-            is_thread = (proc is not None and event == _ptrace.PTRACE_EVENT_CLONE
-                         and os.path.exists(f"{self.proc_root}/{proc.pid}/task/{new}"))
-            if is_thread:
+            if proc is not None and event == _ptrace.PTRACE_EVENT_CLONE and \
+                    os.path.exists(f"{self.proc_root}/{proc.pid}/task/{new}"):
                 proc.threads.add(new)
+                proc.thread_count += 1
                 self.tasks[new] = proc
-            action = "thread" if is_thread else "untrack"
+                action = "run"
+            elif proc is not None and self.follow:
+                self._add_proc(new, proc.pid)
+                action = "run"
+            else:
+                action = "untrack"
             _ptrace.cont(parent)
         if new in self.unclaimed:
             self.unclaimed.discard(new)
@@ -140,14 +200,17 @@ class Tracer:
         else:
             self.expected[new] = action
 
-    @staticmethod
-    def _start_task(tid, action):
+    def _start_task(self, tid, action):
         """Release a new task from its first stop: configured, resumed, or let go."""
         if action == "untrack":
             _ptrace.detach(tid)
             return
         if action == "top":
-            _ptrace.ptrace(_ptrace.PTRACE_SETOPTIONS, tid, 0, TOP_OPTIONS)
+            options = FOLLOW_OPTIONS if self.follow else TOP_OPTIONS
+            _ptrace.ptrace(_ptrace.PTRACE_SETOPTIONS, tid, 0, options)
+            if self.job_cgroup:
+                # Still stopped before its exec: everything the command maps is charged there.
+                self.job_cgroup.add(tid)
         _ptrace.cont(tid)
 
     def _on_exit_stop(self, tid):
@@ -157,16 +220,19 @@ class Tracer:
         self.exit_stop_seen = True
         try:
             proc.update(procfs.read_status(proc.pid, tid, self.proc_root))
+            if proc.cmd is None or len(proc.threads) == 1:
+                proc.cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root) or proc.cmd
         except LogMemoryError:
             pass
 
-    def _on_exec(self, pid, former):
+    def _on_exec(self, pid):
         proc = self.tasks.get(pid)
         if proc is None:
             return
         # A new program image starts its own VmHWM, as in the original tool; the thread that
         # called execve now carries the process id and the other threads are gone.
         proc.status = None
+        proc.cmd = None
         for tid in proc.threads - {pid}:
             self.tasks.pop(tid, None)
         proc.threads = {pid}
@@ -175,38 +241,81 @@ class Tracer:
         proc = self.tasks.pop(tid, None)
         if proc is not None:
             proc.threads.discard(tid)
-            if tid == proc.pid and proc is self.top:
-                self.result = (status, rusage)
+            if tid == proc.pid:
+                proc.wait_status, proc.rusage, proc.end_s = status, rusage, self.now()
+                if proc is self.top:
+                    self.result = (status, rusage)
+                    self.done = not self.wait_all
         elif tid == self.child.pid and self.top is None:
             errno = spawn.exec_error(self.child)
             if errno is not None:
                 raise CannotRun("/bin/sh", errno, os.strerror(errno))
             # The launcher ended before it could start the command (a signal, most likely).
             self.result = (status, None)
+            self.done = True
+
+    def tree(self) -> Tree:
+        """The whole job's figures; what was not followed is None, with the reason."""
+        reasons = {}
+        if self.follow and self.child.traced:
+            measured = [p for p in self.procs if p.status and p.status.vmhwm_kb is not None]
+            biggest = max(measured, key=lambda p: p.status.vmhwm_kb, default=None)
+            processes, threads = len(self.procs), sum(p.thread_count for p in self.procs)
+        else:
+            biggest = processes = threads = None
+            reasons["processes"] = "descendants not followed" + (
+                "" if self.child.traced else " (not traced)")
+        peak, source = None, None
+        if self.job_cgroup:
+            peak, source = self.job_cgroup.peak_kb(), self.job_cgroup.version
+        elif self.sampled_peak_kb is not None:
+            peak, source = self.sampled_peak_kb, "sampled"
+        return Tree(
+            processes=processes, threads=threads,
+            max_vmhwm_kb=biggest.status.vmhwm_kb if biggest else None,
+            max_vmhwm_pid=biggest.pid if biggest else None,
+            max_vmhwm_cmd=biggest.cmd if biggest else None,
+            peak_kb=peak, peak_source=source, unmeasured=reasons)
 
 
-def trace(argv, path, trace=True, clock=time.monotonic, proc_root="/proc") -> Run:
+def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
+          clock=time.monotonic, proc_root="/proc") -> Run:
     """Run argv (path already resolved) to completion and measure it; never alters its outcome."""
     # Blocked before fork so that no signal slips between fork and the event loop; the child
     # restores the caller's mask before exec.
     saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
-    started = clock()
-    child = spawn.start(argv, path, saved_mask, trace)
-    if not child.traced:
-        # Without ptrace a failed exec is the child's only news; wait for it here.
-        errno = spawn.exec_error(child)
-        if errno is not None:
-            os.waitpid(child.pid, 0)
-            raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
-    tracer = Tracer(child, proc_root)
-    status, rusage = tracer.run()
-    elapsed = clock() - started
+    if wait_all:
+        spawn.become_subreaper()
+    try:
+        job_cgroup, no_cgroup = cgroup.create(f"logmemory-{os.getpid()}"), None
+    except (cgroup.Unavailable, OSError) as exc:
+        job_cgroup, no_cgroup = None, str(exc)
+    try:
+        started = clock()
+        child = spawn.start(argv, path, saved_mask, trace, job_cgroup)
+        if not child.traced:
+            # Without ptrace a failed exec is the child's only news; wait for it here.
+            errno = spawn.exec_error(child)
+            if errno is not None:
+                os.waitpid(child.pid, 0)
+                raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
+        tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup)
+        tracer.run()
+        elapsed = clock() - started
+        tree = tracer.tree()
+    finally:
+        if job_cgroup:
+            job_cgroup.remove()
     if child.traced:
         os.close(child.error_fd)
-    return _make_run(argv, tracer, child, status, rusage, elapsed)
+    if tree.peak_kb is None:
+        why = no_cgroup if sample_ms is None else "no sample taken"
+        tree = tree._replace(unmeasured={**tree.unmeasured, "peak_kb": why})
+    return _make_run(argv, tracer, child, elapsed, tree)
 
 
-def _make_run(argv, tracer, child, status, rusage, elapsed) -> Run:
+def _make_run(argv, tracer, child, elapsed, tree) -> Run:
+    status, rusage = tracer.result
     unmeasured = {}
     warnings = []
     st = tracer.top.status if tracer.top else None
@@ -242,4 +351,6 @@ def _make_run(argv, tracer, child, status, rusage, elapsed) -> Run:
         sys_s=rusage.ru_stime if rusage else None,
         unmeasured=unmeasured,
         warnings=tuple(warnings),
+        tree=tree,
+        processes=tuple(p.record() for p in tracer.procs) if tracer.follow else (),
     )

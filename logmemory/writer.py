@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from logmemory.record import Run
+from logmemory.record import ProcessRecord, Run, Tree, signal_name
 
 FORMATS = ("text", "legacy", "json")
 
@@ -20,29 +20,64 @@ def _legacy_lines(run: Run):
         yield run.vmhwm_line
 
 
-def _text_lines(run: Run):
+def _exit_text(status):
+    if os.WIFSIGNALED(status):
+        core = " (core dumped)" if os.WCOREDUMP(status) else ""
+        return f"signal {signal_name(os.WTERMSIG(status))}{core}"
+    return str(os.WEXITSTATUS(status))
+
+
+def _cmd_text(argv):
+    return b" ".join(argv) if argv else b"?"
+
+
+def _tree_lines(tree: Tree):
+    if tree.processes is not None:
+        yield b"Processes:\t%d (threads: %d)\n" % (tree.processes, tree.threads)
+    if tree.max_vmhwm_kb is not None:
+        yield b"TreeMaxVmHWM:\t%8d kB (pid %d: %s)\n" % (
+            tree.max_vmhwm_kb, tree.max_vmhwm_pid, _cmd_text(tree.max_vmhwm_cmd))
+    if tree.peak_kb is not None:
+        yield b"TreePeak:\t%8d kB (%s)\n" % (tree.peak_kb, tree.peak_source.encode())
+
+
+def _process_line(p: ProcessRecord):
+    fields = [b"pid %d ppid %d" % (p.pid, p.ppid)]
+    for name, value in (("VmHWM", p.vmhwm_kb), ("VmPeak", p.vmpeak_kb), ("MaxRSS", p.maxrss_kb)):
+        if value is not None:
+            fields.append(b"%s %d kB" % (name.encode(), value))
+    if p.wait_status is not None:
+        fields.append(b"exit " + _exit_text(p.wait_status).encode())
+    fields.append(b"start %.3f s" % p.start_s)
+    if p.end_s is not None:
+        fields.append(b"end %.3f s" % p.end_s)
+    return b"Process:\t" + b" ".join(fields) + b": " + _cmd_text(p.cmd) + b"\n"
+
+
+def _text_lines(run: Run, per_process):
     yield from _legacy_lines(run)
     if run.maxrss_kb is not None:
         yield b"MaxRSS:\t%8d kB\n" % run.maxrss_kb
     if run.maxrss_floor_kb is not None:
         yield b"MaxRSSFloor:\t%8d kB\n" % run.maxrss_floor_kb
-    if run.signal is not None:
-        core = " (core dumped)" if run.core_dumped else ""
-        yield f"Exit:\tsignal {run.signal_name}{core}\n".encode()
-    else:
-        yield b"Exit:\t%d\n" % run.exit_code
+    yield f"Exit:\t{_exit_text(run.wait_status)}\n".encode()
     for key, value in (("Elapsed", run.elapsed_s), ("User", run.user_s), ("System", run.sys_s)):
         if value is not None:
             yield f"{key}:\t{value:.3f} s\n".encode()
-    for name, reason in run.unmeasured.items():
+    if run.tree is not None:
+        yield from _tree_lines(run.tree)
+    if per_process:
+        yield from map(_process_line, run.processes)
+    unmeasured = {**run.unmeasured, **(run.tree.unmeasured if run.tree else {})}
+    for name, reason in unmeasured.items():
         yield f"Unmeasured:\t{name}: {reason}\n".encode()
 
 
-def render(run: Run, fmt: str) -> bytes:
+def render(run: Run, fmt: str, per_process=False) -> bytes:
     """One complete record as bytes, ready for a single write()."""
     if fmt == "json":
         return json.dumps(run.to_dict(), separators=(", ", ": ")).encode() + b"\n"
-    lines = _legacy_lines(run) if fmt == "legacy" else _text_lines(run)
+    lines = _legacy_lines(run) if fmt == "legacy" else _text_lines(run, per_process)
     return b"".join(lines) + b"\n"
 
 

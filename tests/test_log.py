@@ -8,7 +8,8 @@ import pytest
 
 from conftest import json_records, logmemory_command, logmemory_env
 
-RECORD_LINE = re.compile(rb"^(Date|Cmd|VmPeak|VmHWM|MaxRSS|Exit|Elapsed|User|System):")
+RECORD_LINE = re.compile(
+    rb"^(Date|Cmd|VmPeak|VmHWM|MaxRSS|Exit|Elapsed|User|System|Processes|TreeMaxVmHWM|TreePeak):")
 
 
 def masked(data):
@@ -34,7 +35,10 @@ def test_default_format_extends_the_legacy_lines(lm, log, memhog):
         b"Date", b"Cmd", b"VmPeak", b"VmHWM", b"MaxRSS", b"Exit", b"Elapsed", b"User", b"System"]
     assert re.fullmatch(rb"MaxRSS:\t {0,7}\d+ kB", lines[4])
     assert lines[5] == b"Exit:\t3"
-    assert lines[9:] == [b"", b""]
+    assert lines[9] == b"Processes:\t1 (threads: 1)"
+    assert re.fullmatch(rb"TreeMaxVmHWM:\t {0,7}\d+ kB \(pid \d+: .*memhog -m 10 -e 3\)", lines[10])
+    assert re.fullmatch(rb"TreePeak:\t {0,7}\d+ kB \(cgroup[12]\)", lines[11])
+    assert lines[12:] == [b"", b""]
 
 
 def test_log_is_appended_never_truncated(lm, log):
