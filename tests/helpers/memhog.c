@@ -9,8 +9,12 @@
  *   -x PROG    exec PROG (no arguments) after allocating
  *   -s SIG     end by raising SIG after allocating
  *   -e CODE    exit with CODE (default 0)
+ *   -- CMD...  after allocating, start CMD (fork+exec, or posix_spawn with -P), hold the
+ *              memory until it ends, then exit with its status
  */
 #include <pthread.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,21 @@ static void *late(void *arg) {
 
 static void *nothing(void *arg) { return arg; }
 
+extern char **environ;
+
+static int run_child(char **argv, int use_spawn) {
+    pid_t pid;
+    int status;
+    if (use_spawn) {
+        if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0) return 97;
+    } else if ((pid = fork()) == 0) {
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    if (waitpid(pid, &status, 0) != pid) return 96;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static void on_signal(int sig) { (void)sig; _exit(42); }
 
 static int int_log = -1;
@@ -50,9 +69,9 @@ static void on_int(int sig, siginfo_t *si, void *ctx) {
 int main(int argc, char **argv) {
     long mib = 0, threads = 0;
     double wait_s = 0;
-    int code = 0, sig = 0, opt;
+    int code = 0, sig = 0, opt, use_spawn = 0;
     const char *pidfile = NULL, *prog = NULL;
-    while ((opt = getopt(argc, argv, "m:T:C:w:p:t:i:x:s:e:")) != -1) {
+    while ((opt = getopt(argc, argv, "+m:T:C:w:p:t:i:x:s:e:P")) != -1) {
         switch (opt) {
         case 'm': mib = atol(optarg); break;
         case 'T': late_mib = atol(optarg); break;
@@ -71,6 +90,7 @@ int main(int argc, char **argv) {
         case 'x': prog = optarg; break;
         case 's': sig = atoi(optarg); break;
         case 'e': code = atoi(optarg); break;
+        case 'P': use_spawn = 1; break;
         default: return 99;
         }
     }
@@ -94,6 +114,7 @@ int main(int argc, char **argv) {
         pthread_create(&t, NULL, late, NULL);
         pthread_exit(NULL);
     }
+    if (optind < argc) code = run_child(argv + optind, use_spawn);
     if (prog) execl(prog, prog, (char *)NULL);
     if (sig) {
         signal(sig, SIG_DFL);

@@ -1,0 +1,196 @@
+"""Process trees: every descendant's figures, the largest process, the job's concurrent peak."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import json_records, logmemory_command, logmemory_env
+from test_measure import wait_for_pid
+
+MIB = 1024
+
+
+def run_json(lm, log, *argv, **kw):
+    r = lm("--format", "json", "-o", str(log), *argv, **kw)
+    (rec,) = json_records(log)
+    return r, rec
+
+
+def own_memory_cgroup(pid="self"):
+    text = Path(f"/proc/{pid}/cgroup").read_text()
+    return next(l.split(":", 2)[2] for l in text.splitlines() if ":memory:" in l or l.startswith("0::"))
+
+
+def leftover_cgroups():
+    """Job cgroups logmemory left below this test's own memory cgroup (there must be none)."""
+    base = Path("/sys/fs/cgroup/memory") / own_memory_cgroup().lstrip("/")
+    return [p.name for p in base.glob("logmemory-*")] if base.is_dir() else []
+
+
+def test_nested_tree_all_alive_together(lm, log, memhog):
+    """A holds 10 MiB and starts B (20 MiB) which starts C (30 MiB): the job used 60 MiB."""
+    r, rec = run_json(lm, log, memhog, "-m", "10", "--", memhog, "-m", "20", "--",
+                      memhog, "-m", "30", "-w", "0.2")
+    assert r.returncode == 0
+    tree = rec["tree"]
+    assert tree["processes"] == 3 and tree["threads"] == 3
+    assert tree["peak_source"] == "cgroup1" and tree["peak_unavailable_reason"] is None
+    assert tree["peak_kb"] >= 60 * MIB
+    assert 30 * MIB <= tree["max_vmhwm_kb"] < 36 * MIB
+    assert tree["max_vmhwm_cmd"] == [memhog, "-m", "30", "-w", "0.2"]
+    c = rec["processes"][2]
+    assert tree["max_vmhwm_pid"] == c["pid"] and c["ppid"] == rec["processes"][1]["pid"]
+    assert rec["processes"][1]["ppid"] == rec["pid"]
+    assert 10 * MIB <= rec["vmhwm_kb"] < 16 * MIB   # the top process keeps its own lines
+    assert leftover_cgroups() == []
+
+
+def test_same_tree_one_after_another(lm, log, memhog):
+    script = f"{memhog} -m 10; {memhog} -m 20; {memhog} -m 30"
+    r, rec = run_json(lm, log, "sh", "-c", script)
+    assert r.returncode == 0
+    tree = rec["tree"]
+    assert tree["processes"] == 4
+    assert 30 * MIB <= tree["peak_kb"] < 45 * MIB
+    assert 30 * MIB <= tree["max_vmhwm_kb"] < 36 * MIB
+
+
+def test_shell_wrapper_names_the_real_program(lm, log, memhog):
+    r, rec = run_json(lm, log, "sh", "-c", f"{memhog} -m 200; exit 0")
+    assert r.returncode == 0
+    assert rec["vmhwm_kb"] < 10 * MIB
+    assert rec["tree"]["max_vmhwm_kb"] >= 200 * MIB
+    assert rec["tree"]["max_vmhwm_cmd"] == [memhog, "-m", "200"]
+
+
+def test_posix_spawn_child_is_followed(lm, log, memhog):
+    r, rec = run_json(lm, log, memhog, "-m", "5", "-P", "--", memhog, "-m", "40")
+    assert r.returncode == 0
+    assert rec["tree"]["processes"] == 2
+    assert rec["processes"][1]["vmhwm_kb"] >= 40 * MIB
+
+
+def test_threads_are_counted(lm, log, memhog):
+    r, rec = run_json(lm, log, memhog, "-C", "50")
+    assert r.returncode == 0
+    assert rec["tree"]["processes"] == 1 and rec["tree"]["threads"] == 51
+
+
+def test_descendant_killed_by_sigkill(lm, log, memhog):
+    r, rec = run_json(lm, log, "sh", "-c", f"{memhog} -m 25 -s 9; exit 0")
+    assert r.returncode == 0
+    child = rec["processes"][1]
+    assert child["signal"] == "SIGKILL" and child["exit_code"] is None
+    assert child["vmhwm_kb"] >= 25 * MIB
+
+
+def daemon_script(memhog, tmp_path):
+    """A double fork: the grandchild outlives the command by about a second."""
+    return f"({memhog} -m 20 -w 1 -p {tmp_path}/pid -- touch {tmp_path}/done >/dev/null 2>&1 &); exit 0"
+
+
+def test_daemon_outlives_the_command(lm, log, memhog, tmp_path):
+    """By default logmemory returns when the command ends and the daemon runs on untraced."""
+    start = time.monotonic()
+    r, rec = run_json(lm, log, "sh", "-c", daemon_script(memhog, tmp_path))
+    assert r.returncode == 0 and time.monotonic() - start < 1.0
+    pid = wait_for_pid(tmp_path / "pid")
+    # The daemon is back in the cgroup it would have had without logmemory, and not traced.
+    assert own_memory_cgroup(pid) == own_memory_cgroup()
+    assert "TracerPid:\t0\n" in Path(f"/proc/{pid}/status").read_text()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "done").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (tmp_path / "done").exists()
+    assert leftover_cgroups() == []
+
+
+def test_wait_all_measures_the_daemon(lm, log, memhog, tmp_path):
+    start = time.monotonic()
+    r, rec = run_json(lm, log, "--wait-all", "sh", "-c", daemon_script(memhog, tmp_path))
+    assert r.returncode == 0 and time.monotonic() - start >= 1.0
+    assert (tmp_path / "done").exists()
+    assert rec["tree"]["max_vmhwm_kb"] >= 20 * MIB
+    assert rec["tree"]["processes"] == 4   # sh, the subshell, memhog, touch
+    assert leftover_cgroups() == []
+
+
+def test_no_follow_traces_the_top_only(lm, log, memhog):
+    r, rec = run_json(lm, log, "--no-follow", "sh", "-c", f"{memhog} -m 30; exit 0")
+    assert r.returncode == 0
+    assert rec["processes"] == [] and rec["tree"]["processes"] is None
+    assert rec["tree"]["peak_kb"] >= 30 * MIB   # the cgroup still sees the whole job
+    assert rec["maxrss_kb"] >= 30 * MIB         # wait4 folds in the waited-for child
+
+
+def test_per_process_text_lines(lm, log, memhog):
+    r = lm("--per-process", "-o", str(log), memhog, "-m", "5", "--", memhog, "-m", "6", "-e", "2")
+    assert r.returncode == 2
+    lines = [l for l in log.read_text().splitlines() if l.startswith("Process:\t")]
+    assert len(lines) == 2
+    assert lines[1].endswith(f"exit 2 start {lines[1].split('start ')[1].split(' s')[0]} s end "
+                             f"{lines[1].split('end ')[1].split(' s')[0]} s: {memhog} -m 6 -e 2")
+
+
+def test_cgroup_removed_when_logmemory_is_interrupted(memhog, tmp_path):
+    log = tmp_path / "m.log"
+    p = subprocess.Popen([*logmemory_command(), "-o", str(log), memhog, "-m", "10", "-p",
+                          str(tmp_path / "pid"), "-w", "30"], env=logmemory_env())
+    wait_for_pid(tmp_path / "pid")
+    assert any(name.startswith("logmemory-") for name in leftover_cgroups())
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=30) == -signal.SIGINT
+    assert leftover_cgroups() == []
+    assert "TreePeak:" in log.read_text()
+
+
+@pytest.fixture
+def nobody_dir(tmp_path_factory, memhog):
+    """A directory the unprivileged user can use, holding a copy of memhog."""
+    d = Path(tmp_path_factory.mktemp("nobody"))
+    d.chmod(0o777)
+    for parent in d.parents:
+        if str(parent) == "/tmp":
+            break
+        parent.chmod(parent.stat().st_mode | 0o711)
+    shutil.copy(memhog, d / "memhog")
+    return d
+
+
+def as_nobody(args, d):
+    """Run logmemory as user nobody, who cannot make cgroups."""
+    env = dict(logmemory_env(), HOME=str(d))
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           *logmemory_command(), *args], env=env, cwd=d,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+
+
+def test_no_cgroup_means_no_peak_with_the_reason(nobody_dir):
+    log = nobody_dir / "m.log"
+    r = as_nobody(["--format", "json", "-o", str(log), str(nobody_dir / "memhog"), "-m", "20"],
+                  nobody_dir)
+    assert r.returncode == 0, r.stderr
+    tree = json_records(log)[0]["tree"]
+    assert tree["peak_kb"] is None and tree["peak_source"] is None
+    assert "Permission denied" in tree["peak_unavailable_reason"]
+
+
+def test_sampled_peak_where_no_cgroup(nobody_dir):
+    log = nobody_dir / "s.log"
+    r = as_nobody(["--sample", "10", "--format", "json", "-o", str(log),
+                   str(nobody_dir / "memhog"), "-m", "30", "-w", "0.3"], nobody_dir)
+    assert r.returncode == 0, r.stderr
+    tree = json_records(log)[0]["tree"]
+    assert tree["peak_source"] == "sampled"
+    assert 30 * MIB <= tree["peak_kb"] < 40 * MIB
+
+
+def test_sample_takes_milliseconds(lm):
+    r = lm("--sample", "fast", "-o", "x", "true")
+    assert r.returncode == 125
+    assert r.stderr.startswith(b"logmemory: Aborting: --sample takes milliseconds")
