@@ -85,9 +85,13 @@ class JobCgroup:
         self.parent = parent
         self.path = os.path.join(parent, name)
 
-    def add(self, pid):
-        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
-            f.write(str(pid))
+    def join_fd(self):
+        """A descriptor on which a process writes b"0" to move itself into the cgroup.
+
+        On v1 that is the tasks file: moving the writing thread itself skips the global lock
+        that moving another process takes (an RCU grace period, 5-20 ms measured here)."""
+        name = "tasks" if self.version == "cgroup1" else "cgroup.procs"
+        return os.open(os.path.join(self.path, name), os.O_WRONLY | os.O_CLOEXEC)
 
     def peak_kb(self):
         with open(os.path.join(self.path, PEAK_FILES[self.version])) as f:

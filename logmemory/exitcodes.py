@@ -34,5 +34,7 @@ def die_like(status):
         if sig != signal.SIGKILL:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
-        os.kill(os.getpid(), sig)
+        # raise() targets this thread, where sig is unblocked; a process-wide kill() could be
+        # taken by the tracer's signal thread, which waits for the same signals.
+        signal.raise_signal(sig)
     return from_wait(status)

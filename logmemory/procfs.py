@@ -12,6 +12,14 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 Status = namedtuple("Status", "vmpeak_line vmhwm_line vmpeak_kb vmhwm_kb")
 
 
+def _line(data, key):
+    start = data.find(key)
+    if start < 0:
+        return None
+    end = data.find(b"\n", start + 1)
+    return data[start:] if end < 0 else data[start:end + 1]
+
+
 def _kb(line):
     fields = line.split(b":", 1)[1].split()
     return int(fields[0]) if fields and fields[0].isdigit() else None
@@ -19,14 +27,12 @@ def _kb(line):
 
 def parse_status(data: bytes) -> Status:
     """Pick VmPeak and VmHWM out of a status file; zombies and kernel threads have neither."""
-    peak = hwm = None
-    for line in data.splitlines(keepends=True):
-        # The original tool matched with strstr(), i.e. anywhere in the line; the kernel only
-        # ever puts these names at the start, so startswith is the same test and cheaper.
-        if line.startswith(b"VmPeak:"):
-            peak = line
-        elif line.startswith(b"VmHWM:"):
-            hwm = line
+    # The original tool matched with strstr(); the kernel writes each name once, at the start
+    # of its line, so find() on the whole file is the same test, and it runs at every exit stop.
+    data = b"\n" + data
+    peak = _line(data, b"\nVmPeak:")
+    hwm = _line(data, b"\nVmHWM:")
+    peak, hwm = peak and peak[1:], hwm and hwm[1:]
     return Status(peak, hwm, _kb(peak) if peak else None, _kb(hwm) if hwm else None)
 
 
@@ -39,14 +45,26 @@ def translate_oserror(exc, pid):
     return exc
 
 
-def read_status(pid, tid=None, root="/proc") -> Status:
-    """Read the status of thread tid of process pid (the task path works while the leader is a zombie)."""
-    path = f"{root}/{pid}/task/{tid}/status" if tid else f"{root}/{pid}/status"
+def _read(path, pid):
+    """The whole of a small /proc file; plain os calls, since this runs at every exit stop."""
     try:
-        with open(path, "rb") as f:
-            return parse_status(f.read())
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise translate_oserror(exc, pid) from exc
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise translate_oserror(exc, pid) from exc
+    finally:
+        os.close(fd)
+
+
+def read_status(pid, tid=None, root="/proc") -> Status:
+    """Read the status of thread tid of process pid (the task path works while the leader is a zombie)."""
+    return parse_status(_read(f"{root}/{pid}/task/{tid}/status" if tid else f"{root}/{pid}/status", pid))
 
 
 def parse_statm_rss_kb(data: bytes, page_kb=4) -> int:
@@ -55,11 +73,7 @@ def parse_statm_rss_kb(data: bytes, page_kb=4) -> int:
 
 
 def read_rss_kb(pid, root="/proc") -> int:
-    try:
-        with open(f"{root}/{pid}/statm", "rb") as f:
-            return parse_statm_rss_kb(f.read(), PAGE_KB)
-    except OSError as exc:
-        raise translate_oserror(exc, pid) from exc
+    return parse_statm_rss_kb(_read(f"{root}/{pid}/statm", pid), PAGE_KB)
 
 
 def parse_cmdline(data: bytes) -> tuple:
@@ -69,10 +83,5 @@ def parse_cmdline(data: bytes) -> tuple:
 
 def read_cmdline(pid, tid=None, root="/proc") -> tuple:
     """Empty for a zombie or a kernel thread."""
-    path = f"{root}/{pid}/task/{tid}/cmdline" if tid else f"{root}/{pid}/cmdline"
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise translate_oserror(exc, pid) from exc
+    data = _read(f"{root}/{pid}/task/{tid}/cmdline" if tid else f"{root}/{pid}/cmdline", pid)
     return parse_cmdline(data) if data else ()

@@ -13,8 +13,10 @@ from logmemory.errors import CannotRun, LogMemoryError
 # the pages a child inherits at fork in its ru_maxrss, and a Python parent would give every
 # command a floor of about 10 MB where GNU time's is about 1 MB. env(1) keeps argv[0] as
 # given and runs the command with execvp semantics even when its name is a shell builtin.
-# The shell's own stderr goes to /dev/null (it would report "Killed" and the like) through a
-# spare descriptor N that the command does not get.
+# The shell runs with an empty environment and env -i rebuilds ours from its arguments: a
+# shell would add PWD and drop variables whose names it cannot parse (bash's exported
+# functions). The shell's own stderr goes to /dev/null (it would report "Killed" and the
+# like) through a spare descriptor N that the command does not get.
 LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n"$@" 2>&{n} {n}>&-\nexit'
 
 # Python ignores these at start-up; a command must not inherit that.
@@ -70,18 +72,23 @@ def _launcher_argv(argv, path):
     script = LAUNCH_SCRIPT.format(n=spare).encode()
     # env would take a first word containing "=" for a variable; give it the path instead.
     first = path if b"=" in argv[0] else argv[0]
-    return [b"/bin/sh", b"-c", script, b"logmemory", env, b"--", first, *argv[1:]]
+    variables = [k + b"=" + v for k, v in os.environb.items()]
+    return [b"/bin/sh", b"-c", script, b"logmemory", env, b"-i", b"--", *variables, first,
+            *argv[1:]]
 
 
-def _exec_child(go_r, err_w, saved_mask, argv, path, launcher):
+def _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd):
     """In the forked child: wait for the go byte, restore signals, exec; report errno on failure."""
     try:
         how = os.read(go_r, 1)
         for sig in _RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
+        if join_fd is not None:
+            # Last, so that little of this Python copy is charged to the job before exec.
+            os.write(join_fd, b"0")
         if how == b"T":
-            os.execv(launcher[0], launcher)
+            os.execve(launcher[0], launcher, {})
         os.execv(path, argv)
     except OSError as exc:
         os.write(err_w, exc.errno.to_bytes(4, "little"))
@@ -116,11 +123,10 @@ def become_subreaper():
         raise LogMemoryError("cannot become a subreaper (prctl PR_SET_CHILD_SUBREAPER)")
 
 
-def start(argv, path, saved_mask, trace=True, job_cgroup=None) -> Child:
+def start(argv, path, saved_mask, trace=True, join_fd=None) -> Child:
     """Fork and exec argv (path resolved by resolve()); when trace, seize the child first.
 
-    Untraced, the child itself joins job_cgroup before it execs; traced, the tracer puts the
-    command in it at its first stop."""
+    The child moves itself into a cgroup through join_fd just before it execs."""
     launcher = _launcher_argv(argv, path) if trace else None
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -128,7 +134,7 @@ def start(argv, path, saved_mask, trace=True, job_cgroup=None) -> Child:
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
-        _exec_child(go_r, err_w, saved_mask, argv, path, launcher)
+        _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd)
     os.close(go_r)
     os.close(err_w)
     trace_error = None
@@ -147,8 +153,6 @@ def start(argv, path, saved_mask, trace=True, job_cgroup=None) -> Child:
             floor = procfs.read_status(pid).vmhwm_kb
         except LogMemoryError:
             pass
-    if job_cgroup and not traced:
-        job_cgroup.add(pid)
     os.write(go_w, b"T" if traced else b"U")
     os.close(go_w)
     return Child(pid, traced, floor, err_r, trace_error)

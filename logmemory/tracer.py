@@ -1,5 +1,6 @@
 """Run a command under ptrace and collect its memory figures; wakes only on process events."""
 
+import _thread
 import os
 import signal
 import time
@@ -12,13 +13,13 @@ from logmemory.record import ProcessRecord, Run, Tree
 # Signals sent to logmemory that the command should get instead.
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT)
-WATCHED = {signal.SIGCHLD, *FORWARDED}
 STOP_SIGNALS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
 SI_KERNEL = 0x80
 
 # No PTRACE_O_TRACESYSGOOD and never PTRACE_SYSCALL: the command runs at full speed between
-# process events. TRACECLONE gives us every thread's exit stop, where a late peak shows.
-TOP_OPTIONS = _ptrace.PTRACE_O_TRACEEXIT | _ptrace.PTRACE_O_TRACEEXEC | _ptrace.PTRACE_O_TRACECLONE
+# process events. TRACECLONE gives us every thread's exit stop, where a late peak shows. No
+# TRACEEXEC: the last exit stop of a process always sees its last program image (see update).
+TOP_OPTIONS = _ptrace.PTRACE_O_TRACEEXIT | _ptrace.PTRACE_O_TRACECLONE
 FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
 
@@ -31,7 +32,7 @@ class Proc:
         self.ppid = ppid
         self.start_s = start_s
         self.end_s = None
-        self.status = None        # largest VmPeak/VmHWM read in the current program image
+        self.status = None        # VmPeak/VmHWM as last read at one of its exit stops
         self.cmd = None
         self.threads = {pid}      # live traced threads
         self.thread_count = 1     # threads it ever ran, the main one included
@@ -39,11 +40,11 @@ class Proc:
         self.rusage = None
 
     def update(self, st: procfs.Status):
-        """Keep the largest values read: both only grow within one program image."""
-        old = self.status or st
-        hwm = st if (st.vmhwm_kb or 0) > (old.vmhwm_kb or 0) else old
-        peak = st if (st.vmpeak_kb or 0) > (old.vmpeak_kb or 0) else old
-        self.status = procfs.Status(peak.vmpeak_line, hwm.vmhwm_line, peak.vmpeak_kb, hwm.vmhwm_kb)
+        """Keep the latest read: VmHWM and VmPeak only grow within one program image, so the
+        latest exit stop shows the largest values of the last image (the original tool's figure),
+        even when the main thread exited long before the last thread."""
+        if st.vmhwm_kb is not None:
+            self.status = st
 
     def record(self) -> ProcessRecord:
         st = self.status
@@ -73,7 +74,6 @@ class Tracer:
         self.procs = []              # every process seen, in order of creation
         self.unclaimed = set()       # new tasks whose first stop came before their creation event
         self.expected = {}           # new task -> what to do at its first stop, still to come
-        self.pending_signals = []    # forwarded before the command's process existed
         self.result = None           # (wait status, rusage) of the command
         self.done = False
         self.exit_stop_seen = False
@@ -86,17 +86,32 @@ class Tracer:
 
     def run(self):
         """Wait for events until the command (with --wait-all, the whole tree) ends."""
-        timeout = self.sample_s or 1.0
-        next_sample = self.clock()
+        # Signals and sampling get a thread of their own, so that this one can sleep in wait4()
+        # and pay one system call per process event.
+        _thread.start_new_thread(self._signal_loop, ())
         while not self.done:
-            info = signal.sigtimedwait(WATCHED, timeout)
-            if info is not None and info.si_signo != signal.SIGCHLD:
-                self._forward(info)
+            try:
+                pid, status, rusage = os.wait4(-1, _ptrace.WALL)
+            except ChildProcessError:
+                if self.result is None:
+                    raise LogMemoryError("lost track of the command (no children left)") from None
+                break
+            if os.WIFSTOPPED(status):
+                self._on_stop(pid, status)
             else:
-                self._drain()
-            if self.sample_s and self.clock() >= next_sample:
+                self._on_gone(pid, status, rusage)
+        self.done = True
+
+    def _signal_loop(self):
+        """Second thread: forward the signals sent to us; sample the job's RSS if asked."""
+        if self.sample_s:
+            self._sample()
+        while not self.done:
+            info = signal.sigtimedwait(FORWARDED, self.sample_s or 0.5)
+            if info is not None:
+                self._forward(info)
+            if self.sample_s:
                 self._sample()
-                next_sample = self.clock() + self.sample_s
 
     def _add_proc(self, pid, ppid):
         proc = Proc(pid, ppid, self.now())
@@ -121,30 +136,13 @@ class Tracer:
         # included: sending it again would deliver it twice.
         if info.si_code == SI_KERNEL and info.si_signo != signal.SIGCONT:
             return
-        if self.top is None:
-            self.pending_signals.append(info.si_signo)
-            return
-        if self.top.wait_status is None:
+        while self.top is None and not self.done:
+            time.sleep(0.001)  # the launcher has not started the command yet
+        if self.top is not None and self.top.wait_status is None:
             try:
                 os.kill(self.top.pid, info.si_signo)
             except ProcessLookupError:
                 pass
-
-    def _drain(self):
-        while not self.done:
-            try:
-                pid, status, rusage = os.wait4(-1, os.WNOHANG | _ptrace.WALL)
-            except ChildProcessError:
-                if self.result is None:
-                    raise LogMemoryError("lost track of the command (no children left)") from None
-                self.done = True
-                return
-            if pid == 0:
-                return
-            if os.WIFSTOPPED(status):
-                self._on_stop(pid, status)
-            else:
-                self._on_gone(pid, status, rusage)
 
     def _on_stop(self, tid, status):
         sig = os.WSTOPSIG(status)
@@ -155,8 +153,6 @@ class Tracer:
             elif event in CREATION_EVENTS:
                 self._on_created(tid, _ptrace.geteventmsg(tid), event)
                 return
-            elif event == _ptrace.PTRACE_EVENT_EXEC:
-                self._on_exec(tid)
             elif event == _ptrace.PTRACE_EVENT_STOP:
                 if sig in STOP_SIGNALS:
                     # Group-stop: stay stopped until SIGCONT, as without a tracer.
@@ -177,8 +173,6 @@ class Tracer:
             # The launcher started the command: trace that and let the launcher go.
             self._add_proc(new, parent)
             _ptrace.detach(parent)
-            for sig in self.pending_signals:
-                os.kill(new, sig)
             action = "top"
         else:
             proc = self.tasks.get(parent)
@@ -208,9 +202,6 @@ class Tracer:
         if action == "top":
             options = FOLLOW_OPTIONS if self.follow else TOP_OPTIONS
             _ptrace.ptrace(_ptrace.PTRACE_SETOPTIONS, tid, 0, options)
-            if self.job_cgroup:
-                # Still stopped before its exec: everything the command maps is charged there.
-                self.job_cgroup.add(tid)
         _ptrace.cont(tid)
 
     def _on_exit_stop(self, tid):
@@ -220,22 +211,11 @@ class Tracer:
         self.exit_stop_seen = True
         try:
             proc.update(procfs.read_status(proc.pid, tid, self.proc_root))
-            if proc.cmd is None or len(proc.threads) == 1:
+            # The leader's exit stop comes after any exec (the execing thread becomes leader).
+            if proc.cmd is None or tid == proc.pid:
                 proc.cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root) or proc.cmd
         except LogMemoryError:
             pass
-
-    def _on_exec(self, pid):
-        proc = self.tasks.get(pid)
-        if proc is None:
-            return
-        # A new program image starts its own VmHWM, as in the original tool; the thread that
-        # called execve now carries the process id and the other threads are gone.
-        proc.status = None
-        proc.cmd = None
-        for tid in proc.threads - {pid}:
-            self.tasks.pop(tid, None)
-        proc.threads = {pid}
 
     def _on_gone(self, tid, status, rusage):
         proc = self.tasks.pop(tid, None)
@@ -283,7 +263,7 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     """Run argv (path already resolved) to completion and measure it; never alters its outcome."""
     # Blocked before fork so that no signal slips between fork and the event loop; the child
     # restores the caller's mask before exec.
-    saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
+    saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     if wait_all:
         spawn.become_subreaper()
     try:
@@ -291,8 +271,11 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     except (cgroup.Unavailable, OSError) as exc:
         job_cgroup, no_cgroup = None, str(exc)
     try:
+        join_fd = job_cgroup.join_fd() if job_cgroup else None
         started = clock()
-        child = spawn.start(argv, path, saved_mask, trace, job_cgroup)
+        child = spawn.start(argv, path, saved_mask, trace, join_fd)
+        if join_fd is not None:
+            os.close(join_fd)
         if not child.traced:
             # Without ptrace a failed exec is the child's only news; wait for it here.
             errno = spawn.exec_error(child)

@@ -55,7 +55,9 @@ def test_v2_job_cgroup_below_our_own(fake_v2):
     (own / "cgroup.subtree_control").write_text("cpu memory pids\n")
     cg = cgroup.create("logmemory-1", mountinfo, proc_cgroup)
     assert cg.version == "cgroup2" and cg.path == str(own / "logmemory-1")
-    cg.add(1234)
+    fd = cg.join_fd()
+    os.write(fd, b"1234")   # the kernel would list the joining process here
+    os.close(fd)
     assert (own / "logmemory-1" / "cgroup.procs").read_text() == "1234"
     assert cg.peak_kb() == 71680
     cg.remove()

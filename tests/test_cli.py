@@ -170,3 +170,15 @@ def test_setuid_command_warns_when_tracing_would_drop_its_privileges(lm_cmd, tmp
     r = subprocess.run([*lm_cmd, "-o", str(log), str(prog)], stderr=subprocess.PIPE,
                        env=logmemory_env())
     assert r.stderr == b""  # root here has CAP_SYS_PTRACE: nothing is lost, nothing to say
+
+
+def test_environment_reaches_the_command_exactly(lm_cmd, tmp_path):
+    """No PWD added or rewritten, names a shell cannot parse (bash functions) kept."""
+    from conftest import ROOT
+    env = {b"LANG": b"C.UTF-8", b"A": b"1", b"B C": b"2", b"BASH_FUNC_f%%": b"() {  echo x\n}",
+           b"PYTHONPATH": str(ROOT).encode()}
+    for extra in ({}, {b"PWD": b"/stale"}):
+        r = subprocess.run([*lm_cmd, "-o", str(tmp_path / "m.log"), "/usr/bin/env", "-0"],
+                           env={**env, **extra}, cwd=tmp_path, stdout=subprocess.PIPE)
+        assert r.returncode == 0
+        assert dict(i.split(b"=", 1) for i in r.stdout.split(b"\0") if i) == {**env, **extra}
