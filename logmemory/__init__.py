@@ -1,3 +1,1 @@
 """logmemory: run a command and log the RAM high-water mark of it and of every process it starts."""
-
-__version__ = "0.1.0"

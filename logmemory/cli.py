@@ -4,7 +4,7 @@ import errno
 import os
 import sys
 
-from logmemory import __version__, exitcodes, spawn, tracer, writer
+from logmemory import exitcodes, spawn, tracer, writer
 from logmemory.errors import CannotRun, LogMemoryError
 
 USAGE = "Usage: logmemory -o LOGFILE [OPTION]... [--] COMMAND [ARG]..."
@@ -107,6 +107,23 @@ def parse(args):
     return settings
 
 
+def version():
+    """The version, from pyproject.toml (its one source): beside the package in a checkout and
+    in the binary's bundle; from the installed metadata otherwise."""
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "pyproject.toml")
+    try:
+        import tomllib
+        with open(pyproject, "rb") as f:
+            project = tomllib.load(f)["project"]
+        if project.get("name") == "logmemory":
+            return project["version"]
+    except OSError:
+        pass
+    from importlib.metadata import version as installed_version
+    return installed_version("logmemory")
+
+
 def _say(message):
     sys.stderr.write(f"logmemory: {message}\n")
     sys.stderr.flush()
@@ -142,7 +159,7 @@ def main(args=None):
         sys.stdout.write(HELP)
         sys.exit(0)
     if settings["version"]:
-        sys.stdout.write(f"logmemory {__version__}\n")
+        sys.stdout.write(f"logmemory {version()}\n")
         sys.exit(0)
     argv = [os.fsencode(a) for a in settings["command"]]
     try:
@@ -154,7 +171,8 @@ def main(args=None):
                  "it runs without those privileges (use --no-trace)")
         run = tracer.trace(argv, path, trace=not settings["no-trace"],
                            follow=not settings["no-follow"], wait_all=settings["wait-all"],
-                           sample_ms=settings["sample"])
+                           sample_ms=settings["sample"],
+                           relay_pid=os.getppid() if getattr(sys, "frozen", False) else None)
     except CannotRun as exc:
         _say(str(exc))
         sys.exit(exitcodes.NOT_FOUND if exc.errno == errno.ENOENT else exitcodes.CANNOT_EXECUTE)
@@ -167,4 +185,7 @@ def main(args=None):
         _write(log_fd, settings["output"], writer.render(run, settings["format"], settings["per-process"]))
     if record_fd:
         _write(record_fd, settings["record"], writer.render(run, "json"))
-    sys.exit(exitcodes.die_like(run.wait_status))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # os._exit: nothing is left to clean up, and interpreter shutdown costs milliseconds per job.
+    os._exit(exitcodes.die_like(run.wait_status))

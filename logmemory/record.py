@@ -2,11 +2,12 @@
 
 import os
 import signal
+import time
 from collections import namedtuple
 
 _FIELDS = [
     "argv",             # tuple of bytes, as given
-    "ended",            # datetime, local and timezone-aware
+    "ended",            # time.struct_time, local time (with tm_gmtoff)
     "wait_status",
     "pid",
     "vmpeak_line",      # rest of the /proc status line, verbatim
@@ -89,7 +90,7 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))
     def to_dict(self):
         """The JSON form: every key always present, null where not measured."""
         d = {
-            "date": self.ended.isoformat(timespec="seconds"),
+            "date": iso8601(self.ended),
             "cmd": _strings(self.argv),
             "pid": self.pid,
             "exit_code": self.exit_code,
@@ -117,6 +118,13 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))
             }
             d["processes"] = [p.to_dict() for p in self.processes]
         return d
+
+
+def iso8601(t):
+    """2013-02-11T21:17:55+01:00 from a struct_time with tm_gmtoff."""
+    offset = abs(t.tm_gmtoff)
+    sign = "-" if t.tm_gmtoff < 0 else "+"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f"{sign}{offset // 3600:02d}:{offset // 60 % 60:02d}"
 
 
 def _round(seconds):

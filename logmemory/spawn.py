@@ -15,9 +15,10 @@ from logmemory.errors import CannotRun, LogMemoryError
 # given and runs the command with execvp semantics even when its name is a shell builtin.
 # The shell runs with an empty environment and env -i rebuilds ours from its arguments: a
 # shell would add PWD and drop variables whose names it cannot parse (bash's exported
-# functions). The shell's own stderr goes to /dev/null (it would report "Killed" and the
-# like) through a spare descriptor N that the command does not get.
-LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n"$@" 2>&{n} {n}>&-\nexit'
+# functions). The shell's own stderr goes to /dev/null: dash reports a child killed by a signal
+# ("Terminated") while the command's redirections are in place, so the command runs in a
+# subshell that execs it, and gets the caller's stderr back from a spare descriptor N.
+LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n(exec "$@" 2>&{n} {n}>&-)\nexit'
 
 # Python ignores these at start-up; a command must not inherit that.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)

@@ -4,7 +4,6 @@ import _thread
 import os
 import signal
 import time
-from datetime import datetime
 
 from logmemory import _ptrace, cgroup, procfs, spawn
 from logmemory.errors import CannotRun, LogMemoryError
@@ -60,7 +59,7 @@ class Tracer:
     """Event loop over the traced tasks of one command and, when following, its descendants."""
 
     def __init__(self, child: spawn.Child, clock, started, follow=True, wait_all=False,
-                 sample_ms=None, proc_root="/proc", job_cgroup=None):
+                 sample_ms=None, proc_root="/proc", job_cgroup=None, relay_pid=None):
         self.child = child
         self.clock = clock
         self.started = started
@@ -69,6 +68,8 @@ class Tracer:
         self.sample_s = sample_ms / 1000 if sample_ms else None
         self.proc_root = proc_root
         self.job_cgroup = job_cgroup
+        self.relay_pid = relay_pid
+        self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
         self.top = None
         self.tasks = {}              # live traced tid -> its Proc
         self.procs = []              # every process seen, in order of creation
@@ -135,6 +136,12 @@ class Tracer:
         # A terminal's ^C, ^\ or hangup went to the whole foreground process group, the command
         # included: sending it again would deliver it twice.
         if info.si_code == SI_KERNEL and info.si_signo != signal.SIGCONT:
+            self.tty_signal_at[info.si_signo] = self.clock()
+            return
+        # The one-file binary's bootloader (relay_pid) passes on every signal it gets, the
+        # terminal's included: that copy came just after the terminal's own.
+        if info.si_pid == self.relay_pid and \
+                self.clock() - self.tty_signal_at.pop(info.si_signo, -1.0) < 0.5:
             return
         while self.top is None and not self.done:
             time.sleep(0.001)  # the launcher has not started the command yet
@@ -259,8 +266,10 @@ class Tracer:
 
 
 def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
-          clock=time.monotonic, proc_root="/proc") -> Run:
-    """Run argv (path already resolved) to completion and measure it; never alters its outcome."""
+          clock=time.monotonic, proc_root="/proc", relay_pid=None) -> Run:
+    """Run argv (path already resolved) to completion and measure it; never alters its outcome.
+
+    relay_pid: a process that forwards the signals it gets to us (the one-file bootloader)."""
     # Blocked before fork so that no signal slips between fork and the event loop; the child
     # restores the caller's mask before exec.
     saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
@@ -282,7 +291,8 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             if errno is not None:
                 os.waitpid(child.pid, 0)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
-        tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup)
+        tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup,
+                        relay_pid)
         tracer.run()
         elapsed = clock() - started
         tree = tracer.tree()
@@ -320,7 +330,7 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         unmeasured["maxrss_kb"] = unmeasured["user_s"] = unmeasured["sys_s"] = "no rusage"
     return Run(
         argv=tuple(argv),
-        ended=datetime.now().astimezone(),
+        ended=time.localtime(),
         wait_status=status,
         pid=tracer.top.pid if tracer.top else None,
         vmpeak_line=st.vmpeak_line if st else None,

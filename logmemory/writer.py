@@ -1,6 +1,5 @@
 """Render a Run as a log record (text, legacy or JSON) and append it in one write."""
 
-import json
 import os
 import time
 
@@ -12,7 +11,7 @@ FORMATS = ("text", "legacy", "json")
 def _legacy_lines(run: Run):
     # Byte for byte what the original C tool wrote: asctime() ends with "\n", and each
     # argument is preceded by a space after "Cmd: ".
-    yield b"Date: " + time.asctime(run.ended.timetuple()).encode() + b"\n"
+    yield b"Date: " + time.asctime(run.ended).encode() + b"\n"
     yield b"Cmd: " + b"".join(b" " + a for a in run.argv) + b"\n"
     if run.vmpeak_line is not None:
         yield run.vmpeak_line
@@ -76,6 +75,7 @@ def _text_lines(run: Run, per_process):
 def render(run: Run, fmt: str, per_process=False) -> bytes:
     """One complete record as bytes, ready for a single write()."""
     if fmt == "json":
+        import json  # only here: its import is a measurable part of start-up
         return json.dumps(run.to_dict(), separators=(", ", ": ")).encode() + b"\n"
     lines = _legacy_lines(run) if fmt == "legacy" else _text_lines(run, per_process)
     return b"".join(lines) + b"\n"

@@ -28,6 +28,7 @@ def test_death_by_signal_is_seen_by_the_caller(lm, log, memhog, sig, tmp_path):
     r = lm("--format", "json", "-o", str(log), memhog, "-m", "8", "-s", str(int(sig)),
            cwd=tmp_path)
     assert r.returncode == -sig, r.stderr     # subprocess: WIFSIGNALED with that signal
+    assert r.stderr == b""                     # no "Killed"/"Terminated" from inside logmemory
     (rec,) = json_records(log)
     assert rec["signal"] == sig.name and rec["exit_code"] is None
     assert rec["maxrss_kb"] >= 8 * 1024

@@ -13,8 +13,10 @@ from test_measure import wait_for_pid
 
 
 def start(log, *argv):
+    # A process group of its own whose parent (pytest) is in the same session: not orphaned, so
+    # the kernel honours SIGTSTP (it drops it in orphaned groups, with or without logmemory).
     return subprocess.Popen([*logmemory_command(), "--format", "json", "-o", str(log), *argv],
-                            env=logmemory_env(), stderr=subprocess.PIPE)
+                            env=logmemory_env(), stderr=subprocess.PIPE, process_group=0)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])

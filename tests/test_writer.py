@@ -2,12 +2,12 @@
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+import time
 
 from logmemory import writer
 from logmemory.record import Run
 
-WHEN = datetime(2013, 2, 11, 21, 17, 55, tzinfo=timezone(timedelta(hours=1)))
+WHEN = time.struct_time((2013, 2, 11, 21, 17, 55, 0, 42, 0), {"tm_zone": "CET", "tm_gmtoff": 3600})
 FULL = Run(argv=(b"ls", b"-l"), ended=WHEN, wait_status=0, pid=7,
            vmpeak_line=b"VmPeak:\t    5004 kB\n", vmhwm_line=b"VmHWM:\t    1284 kB\n",
            vmpeak_kb=5004, vmhwm_kb=1284, maxrss_kb=1300, elapsed_s=0.0123, user_s=0.001, sys_s=0.004)
@@ -23,7 +23,8 @@ def test_legacy_is_the_original_record():
 
 
 def test_asctime_pads_the_day_with_a_space():
-    run = Run(argv=(b"x",), ended=datetime(2013, 2, 1, 9, 5, 3), wait_status=0)
+    when = time.struct_time((2013, 2, 1, 9, 5, 3, 4, 32, 0), {"tm_zone": "UTC", "tm_gmtoff": 0})
+    run = Run(argv=(b"x",), ended=when, wait_status=0)
     assert writer.render(run, "legacy").startswith(b"Date: Fri Feb  1 09:05:03 2013\n")
 
 
@@ -60,6 +61,12 @@ def test_json_is_one_line_with_offset_date():
     rec = json.loads(data)
     assert rec["date"] == "2013-02-11T21:17:55+01:00"
     assert rec["cmd"] == ["ls", "-l"] and rec["exit_code"] == 0 and rec["signal"] is None
+
+
+def test_negative_utc_offset():
+    when = time.struct_time((2013, 2, 1, 9, 5, 3, 4, 32, 0), {"tm_zone": "X", "tm_gmtoff": -34200})
+    rec = json.loads(writer.render(Run(argv=(b"x",), ended=when, wait_status=0), "json"))
+    assert rec["date"] == "2013-02-01T09:05:03-09:30"
 
 
 def test_core_dump_is_named():
