@@ -1,0 +1,52 @@
+# PyInstaller run-time hook for dist/logmemory: undo what the onefile bootloader would otherwise
+# add to the command's run. It runs in the Python process before any of logmemory's code.
+#
+# A onefile binary is two processes: the bootloader (the pid the caller started) unpacks the bundle
+# into /tmp/_MEIxxxxxx, starts this Python process with a modified environment, waits for it, and
+# at the end re-raises the signal that killed it, so the caller sees the same death.
+import os
+
+
+def _restore_environ(environ=os.environ):
+    """Give the command the caller's environment, untouched.
+
+    The bootloader sets LD_LIBRARY_PATH=<_MEIxxxxxx> (keeping an earlier value in
+    LD_LIBRARY_PATH_ORIG) and _PYI_* bookkeeping variables. Left there, they reach the measured
+    command: its libraries could be resolved from our temporary directory, and a command that is
+    itself a PyInstaller program (logmemory wrapping logmemory) would take itself for our child and
+    skip its own unpacking. They are only read at start-up, so they can go now.
+    """
+    saved = environ.pop("LD_LIBRARY_PATH_ORIG", None)
+    if saved is not None:
+        environ["LD_LIBRARY_PATH"] = saved
+    else:
+        # The bootloader treats an empty value as unset, so an empty one comes back unset.
+        environ.pop("LD_LIBRARY_PATH", None)
+    for name in [name for name in environ if name.startswith("_PYI_")]:
+        del environ[name]
+
+
+def _no_core_from_bootloader():
+    """Switch off core dumps of the bootloader.
+
+    logmemory ends itself with the command's signal with core dumps off; the bootloader then
+    re-raises that signal with the caller's core limit, so under `ulimit -c unlimited` a command
+    dying of SIGSEGV/SIGABRT/SIGQUIT left a 500 kB core of the bootloader in the current
+    directory, and the caller saw WCOREDUMP where `python -m logmemory` gives none. Lower the
+    bootloader's soft limit, and only if the parent really is this executable's bootloader.
+    """
+    import resource
+
+    ppid = os.getppid()
+    try:
+        if os.readlink("/proc/%d/exe" % ppid) != os.readlink("/proc/self/exe"):
+            return
+        _, hard = resource.prlimit(ppid, resource.RLIMIT_CORE)
+        resource.prlimit(ppid, resource.RLIMIT_CORE, (0, hard))
+    except OSError:
+        pass  # not ours to change (another user, a hardened /proc): keep the caller's limit
+
+
+_restore_environ()
+_no_core_from_bootloader()
+del _restore_environ, _no_core_from_bootloader
