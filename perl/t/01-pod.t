@@ -1,0 +1,50 @@
+# POD is well formed (core Pod::Checker), has the sections in the agreed order, and lists every
+# message constant verbatim under DIAGNOSTICS.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use LMTest;
+use Test::More;
+use Pod::Checker;
+
+require LogMemory;
+my %file = (main => $INC{'LogMemory.pm'}, result => $INC{'LogMemory/Result.pm'});
+
+for my $path (values %file) {
+    my $checker = Pod::Checker->new(-warnings => 2);
+    open my $null, '>', File::Spec->devnull or die $!;
+    $checker->parse_from_file($path, $null);
+    is($checker->num_errors, 0, "no POD errors in $path");
+    is($checker->num_warnings, 0, "no POD warnings in $path");
+}
+
+my $source = slurp($file{main});
+my @heads = $source =~ /^=head1\s+(.+?)\s*$/mg;
+is_deeply(\@heads, [
+    'NAME', 'SYNOPSIS', 'DESCRIPTION', 'FUNCTIONS', 'RESULT', 'SHELL VS LIST', 'EXIT STATUS AND $?',
+    'DIAGNOSTICS', 'ENVIRONMENT', 'BUGS AND LIMITATIONS', 'SEE ALSO',
+], 'POD sections in order');
+
+my ($synopsis) = $source =~ /^=head1 SYNOPSIS\n(.*?)^=head1/ms;
+like($synopsis, qr/\A\s*The idiom.*?system\(.*?\) == 0.*?memsystem/s,
+    'SYNOPSIS starts with the migration from system(...) == 0');
+
+my ($diagnostics) = $source =~ /^=head1 DIAGNOSTICS\n(.*?)^=head1/ms;
+my %items = map { $_ => 1 } $diagnostics =~ /^=item (.+?)\s*$/mg;
+
+my @messages;
+for my $package (qw(LogMemory LogMemory::Result)) {
+    no strict 'refs';
+    for my $name (sort grep { /\A[EW]_[A-Z_]+\z/ } keys %{"${package}::"}) {
+        push @messages, [$name, $package->can($name)->()];
+    }
+}
+cmp_ok(scalar @messages, '>=', 15, 'found the message constants');
+for my $message (@messages) {
+    my ($name, $text) = @$message;
+    ok($items{$text}, "$name is listed verbatim under DIAGNOSTICS") or diag $text;
+    unlike($text, qr/\n/, "$name is one line");
+}
+
+done_testing;
