@@ -20,6 +20,9 @@ SI_KERNEL = 0x80
 # TRACEEXEC: the last exit stop of a process always sees its last program image (see update).
 TOP_OPTIONS = _ptrace.PTRACE_O_TRACEEXIT | _ptrace.PTRACE_O_TRACECLONE
 FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
+# Programs that trace their own children: a process has one tracer, so theirs must not be us.
+# (A job that runs another such program needs --no-follow.)
+DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server", b"rr", b"proot"}
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
 
 
@@ -78,6 +81,7 @@ class Tracer:
         self.result = None           # (wait status, rusage) of the command
         self.done = False
         self.exit_stop_seen = False
+        self.not_followed = set()    # debuggers whose children we left to them
         self.sampled_peak_kb = None
         if not child.traced:
             self._add_proc(child.pid, os.getpid())
@@ -189,7 +193,7 @@ class Tracer:
                 proc.thread_count += 1
                 self.tasks[new] = proc
                 action = "run"
-            elif proc is not None and self.follow:
+            elif proc is not None and self.follow and not self._is_debugger(proc):
                 self._add_proc(new, proc.pid)
                 action = "run"
             else:
@@ -200,6 +204,16 @@ class Tracer:
             self._start_task(new, action)
         else:
             self.expected[new] = action
+
+    def _is_debugger(self, proc):
+        try:
+            exe = os.readlink(f"{self.proc_root}/{proc.pid}/exe")
+        except OSError:
+            return False
+        if os.path.basename(os.fsencode(exe)) not in DEBUGGERS:
+            return False
+        self.not_followed.add(proc.pid)
+        return True
 
     def _start_task(self, tid, action):
         """Release a new task from its first stop: configured, resumed, or let go."""
@@ -248,6 +262,10 @@ class Tracer:
             measured = [p for p in self.procs if p.status and p.status.vmhwm_kb is not None]
             biggest = max(measured, key=lambda p: p.status.vmhwm_kb, default=None)
             processes, threads = len(self.procs), sum(p.thread_count for p in self.procs)
+            if self.not_followed:
+                pids = ", ".join(map(str, sorted(self.not_followed)))
+                reasons["processes"] = (f"children of pid {pids} not followed: it traces them "
+                                        "itself (a process can have one tracer)")
         else:
             biggest = processes = threads = None
             reasons["processes"] = "descendants not followed" + (

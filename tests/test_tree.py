@@ -26,10 +26,15 @@ def own_memory_cgroup(pid="self"):
     return next(l.split(":", 2)[2] for l in text.splitlines() if ":memory:" in l or l.startswith("0::"))
 
 
-def leftover_cgroups():
-    """Job cgroups logmemory left below this test's own memory cgroup (there must be none)."""
+def job_cgroups():
     base = Path("/sys/fs/cgroup/memory") / own_memory_cgroup().lstrip("/")
     return [p.name for p in base.glob("logmemory-*")] if base.is_dir() else []
+
+
+def leftover_cgroups():
+    """Job cgroups below this test's own memory cgroup whose logmemory has ended (must be none;
+    other logmemory processes running meanwhile have theirs)."""
+    return [name for name in job_cgroups() if not Path("/proc", name.split("-")[1]).exists()]
 
 
 def test_nested_tree_all_alive_together(lm, log, memhog):
@@ -142,7 +147,7 @@ def test_cgroup_removed_when_logmemory_is_interrupted(memhog, tmp_path):
     p = subprocess.Popen([*logmemory_command(), "-o", str(log), memhog, "-m", "10", "-p",
                           str(tmp_path / "pid"), "-w", "30"], env=logmemory_env())
     wait_for_pid(tmp_path / "pid")
-    assert any(name.startswith("logmemory-") for name in leftover_cgroups())
+    assert job_cgroups()
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=30) == -signal.SIGINT
     assert leftover_cgroups() == []
@@ -194,3 +199,13 @@ def test_sample_takes_milliseconds(lm):
     r = lm("--sample", "fast", "-o", "x", "true")
     assert r.returncode == 125
     assert r.stderr.startswith(b"logmemory: Aborting: --sample takes milliseconds")
+
+
+def test_a_debugger_in_the_job_still_traces_its_children(lm, log, memhog):
+    """One tracer per process: children of strace are left to strace, and the record says so."""
+    r, rec = run_json(lm, log, "strace", "-f", "-o", os.devnull, memhog, "-m", "5", "-e", "3")
+    assert r.returncode == 3 and r.stderr == b""
+    assert rec["tree"]["processes"] == 1
+    assert "not followed: it traces them itself" in rec["tree"]["unmeasured"]["processes"]
+    r = lm("--no-follow", "-o", str(log), "strace", "-o", os.devnull, "true")
+    assert r.returncode == 0 and r.stderr == b""
