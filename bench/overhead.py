@@ -10,6 +10,8 @@ interleaved, so the machine's noise hits all alike; medians are printed.
 Ratios: "total" is the whole `logmemory ... CMD` wall time over bare CMD; "less start-up"
 subtracts logmemory's fixed cost (its median on `true` minus bare `true`, from the same run),
 which is what the tracing itself costs the command. The dd target (<= 1.10x) is on that.
+"cmd as recorded" is the command's elapsed time in logmemory's record (launcher included) over
+bare wall time; "cmd CPU" the command's user+sys time (from wait4) over the same bare.
 """
 
 import argparse
@@ -36,10 +38,18 @@ def logmemory():
     return ([binary], binary) if binary else ([sys.executable, "-m", "logmemory"], "python -m logmemory")
 
 
-def wall(argv, env):
+def wall(argv, env, cpu=None):
+    """Wall time of argv; its children's user+sys CPU time is appended to cpu."""
     start = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    with open(os.devnull, "wb") as null:
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, null.fileno(), 1)])
+    _, status, ru = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv} failed")
+    if cpu is not None:
+        cpu.append(ru.ru_utime + ru.ru_stime)
+    return elapsed
 
 
 def build_original(tmp):
@@ -62,13 +72,16 @@ def main():
         original = build_original(tmp) if opts.original else None
         times = {}
         recorded = {}
+        cpu = {}
         for _ in range(opts.rounds):
             for label, argv in [("true", ["true"]), *WORKLOADS.items()]:
-                times.setdefault((label, "bare"), []).append(wall(argv, env))
+                times.setdefault((label, "bare"), []).append(
+                    wall(argv, env, cpu.setdefault((label, "bare"), [])))
                 times.setdefault((label, "lm"), []).append(
                     wall([*lm, "--format", "json", "-o", log, *argv], env))
                 rec = json.loads(Path(log).read_text().splitlines()[-1])
                 recorded.setdefault(label, []).append(rec["elapsed_s"])
+                cpu.setdefault((label, "lm"), []).append(rec["user_s"] + rec["sys_s"])
         if original:
             argv = WORKLOADS["dd 300k x 1 B"]
             times[("dd 300k x 1 B", "original")] = [
@@ -78,14 +91,15 @@ def main():
     print(f"logmemory under test: {name}; {opts.rounds} rounds, medians; "
           f"fixed start-up cost (logmemory true - true): {fixed * 1000:.1f} ms")
     print(f"{'workload':16} {'bare s':>8} {'logmem s':>9} {'total':>7} {'less start-up':>14}"
-          f" {'cmd as recorded':>16}")
+          f" {'cmd as recorded':>16} {'cmd CPU':>8}")
     results = {}
     for label in WORKLOADS:
         bare, lmt = med[(label, "bare")], med[(label, "lm")]
         less = (lmt - fixed) / bare
         results[label] = less
+        cpu_ratio = statistics.median(cpu[(label, "lm")]) / statistics.median(cpu[(label, "bare")])
         print(f"{label:16} {bare:8.3f} {lmt:9.3f} {lmt / bare:6.2f}x {less:13.2f}x"
-              f" {statistics.median(recorded[label]) / bare:15.2f}x")
+              f" {statistics.median(recorded[label]) / bare:15.2f}x {cpu_ratio:7.2f}x")
     if original:
         o = med[("dd 300k x 1 B", "original")]
         print(f"{'original C tool':16} {med[('dd 300k x 1 B', 'bare')]:8.3f} {o:9.3f} "
