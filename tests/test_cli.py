@@ -32,6 +32,8 @@ def test_death_by_signal_is_seen_by_the_caller(lm, log, memhog, sig, tmp_path):
     (rec,) = json_records(log)
     assert rec["signal"] == sig.name and rec["exit_code"] is None
     assert rec["maxrss_kb"] >= 8 * 1024
+    # The exit stop comes for every one of these deaths, SIGKILL included.
+    assert rec["vmhwm_kb"] >= 8 * 1024
 
 
 def test_caller_sees_signal_through_a_shell(lm_cmd, log, memhog):
