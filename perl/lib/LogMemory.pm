@@ -42,6 +42,8 @@ use constant {
     E_UNDEF_ARG      => 'LogMemory: undefined value in the command',
     E_UNKNOWN_OPTION => 'LogMemory: unknown option "%s" for %s()',
     E_BAD_OPTION     => 'LogMemory: option "%s" needs a defined, non-empty value',
+    E_BAD_BOOLEAN    => 'LogMemory: option "%s" needs a defined value, true or false',
+    E_BAD_SAMPLE     => 'LogMemory: option "sample" must be a whole number of milliseconds, at least 1',
     E_FORMAT_NO_LOG  => 'LogMemory: option "format" needs option "log"',
     E_BAD_ALLOW      => 'LogMemory: option "allow" must be "any", an exit value or a list of exit values',
     E_IMPORT_BINARY  => 'LogMemory: "use LogMemory binary => PATH" needs a PATH',
@@ -51,11 +53,18 @@ use constant {
     W_BAD_RECORD     => 'LogMemory: ignoring the record logmemory wrote for "%s": %s',
 };
 
+# Options that are true or false, and the logmemory option each one turns into.
+my %BOOLEAN = (
+    follow      => { false => '--no-follow' },
+    wait_all    => { true  => '--wait-all' },
+    per_process => { true  => '--per-process' },
+);
+my @COMMON = qw(log format binary follow wait_all sample per_process);
 my %OPTIONS = (
-    memsystem  => [qw(log format binary)],
-    memsystemx => [qw(log format binary)],
-    memrun     => [qw(log format binary allow)],
-    memrunx    => [qw(log format binary allow)],
+    memsystem  => [@COMMON],
+    memsystemx => [@COMMON],
+    memrun     => [@COMMON, 'allow'],
+    memrunx    => [@COMMON, 'allow'],
 );
 
 # Words /bin/sh treats itself (reserved words and builtins): a string starting with one of them
@@ -157,6 +166,7 @@ sub _measure {
     my @logmemory = ($binary,
         (defined $opt->{log}    ? ('-o',       $opt->{log})    : ()),
         (defined $opt->{format} ? ('--format', $opt->{format}) : ()),
+        _tree_options($opt),
         '--record', $record->filename, '--');
 
     my $plan = _plan($shell_ok, \@logmemory, @args);
@@ -200,10 +210,29 @@ sub _check_options {
     for my $key (sort keys %$opt) {
         _croak(E_UNKNOWN_OPTION, $key, $func) unless $known{$key};
         next if $key eq 'allow';
+        if ($BOOLEAN{$key}) {
+            _croak(E_BAD_BOOLEAN, $key) unless defined $opt->{$key} && !ref $opt->{$key};
+            next;
+        }
         _croak(E_BAD_OPTION, $key) unless defined $opt->{$key} && length $opt->{$key};
     }
+    _croak(E_BAD_SAMPLE) if defined $opt->{sample} && $opt->{sample} !~ /\A0*[1-9][0-9]*\z/a;
     _croak(E_FORMAT_NO_LOG) if defined $opt->{format} && !defined $opt->{log};
     return;
+}
+
+# The logmemory options for the process tree; logmemory's defaults (follow every descendant,
+# return when the command ends) are not spelled out.
+sub _tree_options {
+    my ($opt) = @_;
+    my @args;
+    for my $key (sort keys %BOOLEAN) {
+        next unless exists $opt->{$key};
+        my $arg = $BOOLEAN{$key}{ $opt->{$key} ? 'true' : 'false' };
+        push @args, $arg if defined $arg;
+    }
+    push @args, '--sample=' . ($opt->{sample} =~ s/\A0+//r) if defined $opt->{sample};
+    return @args;
 }
 
 # How to run the command: 'direct' when CORE::system would exec it itself (a list, or a string
@@ -230,7 +259,8 @@ sub _plan {
         return { argv => ['/bin/sh', '-c', $string], command => $string,
                  run => ['/bin/sh', '-c', $script] };
     }
-    # A list, pipeline or compound command: measure the shell that runs it.
+    # A list, pipeline or compound command: logmemory runs the shell (its top process) and
+    # follows the commands the shell starts (the tree figures).
     return { argv => ['/bin/sh', '-c', $string], command => $string,
              run => [@$logmemory, '/bin/sh', '-c', $string] };
 }
@@ -331,8 +361,15 @@ sub _read_record {
         $data = eval { $json->decode($fixed) };
     }
     return (undef, _oneline($@ || 'not a JSON object')) unless ref $data eq 'HASH';
-    if (ref $data->{cmd} eq 'ARRAY') {
-        $data->{cmd} = [map { my $w = $_; utf8::encode($w) if defined $w; $w } @{ $data->{cmd} }];
+    # Command lines come back as byte strings, as Perl passed them.
+    my @commands = ([$data, 'cmd']);
+    push @commands, [$data->{tree}, 'max_vmhwm_cmd'] if ref $data->{tree} eq 'HASH';
+    push @commands, map { [$_, 'cmd'] } grep { ref eq 'HASH' } @{ $data->{processes} }
+      if ref $data->{processes} eq 'ARRAY';
+    for my $command (@commands) {
+        my ($hash, $key) = @$command;
+        next unless ref $hash->{$key} eq 'ARRAY';
+        $hash->{$key} = [map { my $w = $_; utf8::encode($w) if defined $w; $w } @{ $hash->{$key} }];
     }
     return ($data);
 }
@@ -428,6 +465,10 @@ or, letting the module die for you:
 
     memrunx({ allow => [0, 1] }, 'grep', '-q', $pattern, $file);   # never a shell
 
+    my $job = memrun('./run.sh input');        # a wrapper: the shell is small, its child is not
+    printf "largest process %d kB (%s), whole job %s kB\n", $job->tree_max_vmhwm_kb,
+        join(' ', $job->tree_max_vmhwm_cmd), $job->tree_peak_kb // '?';
+
     eval { memrun('bigjob --all') };
     if (my $err = $@) {
         warn "$err";                          # one line
@@ -439,8 +480,9 @@ or, letting the module die for you:
 =head1 DESCRIPTION
 
 LogMemory runs a command under the C<logmemory> program, which measures the command's peak
-memory (VmHWM and VmPeak from F</proc>, ru_maxrss from wait4) and its times, and hands the
-measurement back as a L<LogMemory::Result> object, without a log to parse.
+memory (VmHWM and VmPeak from F</proc>, ru_maxrss from wait4) and its times, follows every
+process the command starts (each one's peak, the largest of them, and the whole job's concurrent
+peak), and hands the measurement back as a L<LogMemory::Result> object, without a log to parse.
 
 The C<memsystem> family is a drop-in replacement for C<CORE::system>: same arguments, same
 return value, same C<$?> and C<$!>. The C<memrun> family returns the Result and dies, in the
@@ -471,14 +513,40 @@ The format of the record appended to C<log> (C<--format>); needs C<log>.
 
 The logmemory program to run for this call (see L</ENVIRONMENT> for the search order).
 
+=item C<follow =E<gt> BOOLEAN>
+
+Whether logmemory follows the processes the command starts; default true. C<follow =E<gt> 0>
+passes C<--no-follow>: only the command's own process is traced, and the Result's tree figures
+(C<tree_processes>, C<tree_max_vmhwm_kb>, ...) are undef. The concurrent peak
+(C<tree_peak_kb>) still comes from the job's cgroup where one can be made.
+
+=item C<wait_all =E<gt> BOOLEAN>
+
+A true value passes C<--wait-all>: the call returns only when every descendant has ended, also
+those that outlive the command (a daemon, a background job), and measures them. By default the
+call returns when the command ends, as C<CORE::system> does, and such processes run on
+unmeasured.
+
+=item C<sample =E<gt> MS>
+
+Passes C<--sample=MS> (a whole number of milliseconds, at least 1): where logmemory cannot make
+a memory cgroup for the job, the concurrent peak is the largest sum of the RSS of the live
+processes seen every MS milliseconds, and C<tree_peak_source> is C<sampled>. Where a cgroup can
+be made, the cgroup figure is used and this option changes nothing.
+
+=item C<per_process =E<gt> BOOLEAN>
+
+A true value passes C<--per-process>: the text record in C<log> gets one C<Process:> line per
+process. The Result has the list either way (C<processes>).
+
 =item C<allow =E<gt> [VALUES] | VALUE | 'any'>
 
 C<memrun> and C<memrunx> only: the exit values that do not croak; default C<[0]>.
 
 =back
 
-Options for the process tree will be added when logmemory can follow children. An unknown
-option croaks.
+The boolean options take any defined value, true or false in Perl's sense. An unknown option
+croaks.
 
 =head2 memsystem
 
@@ -549,22 +617,38 @@ A L<LogMemory::Result> has read-only accessors:
     user_s        user CPU seconds
     sys_s         system CPU seconds
     unmeasured    hash reference: why a measurement is undef
+    tree_processes      number of processes the job ran (undef with follow => 0)
+    tree_threads        number of threads the job ran
+    tree_max_vmhwm_kb   the largest single-process VmHWM in the tree
+    tree_max_vmhwm_pid  the pid of that process
+    tree_max_vmhwm_cmd  its command line, as a list
+    tree_peak_kb        the job's concurrent peak (everything alive at once)
+    tree_peak_source    where that comes from: "cgroup2", "cgroup1" or "sampled"
+    tree_peak_unavailable_reason  why there is no concurrent peak, or undef
+    tree_unmeasured     hash reference: why a tree measurement is undef
+    processes     one hash reference per process (pid, ppid, cmd, vmhwm_kb, ...)
     log_file      the log option, or undef
     is_success    true if status is 0
     as_hash       all of the above (and the raw record) as a hash reference
 
-The memory values are in kibibytes and are undef, never 0, when logmemory could not measure
-them. Stringified, a Result gives a one-line summary such as
+C<vmhwm_kb>, C<vmpeak_kb>, C<maxrss_kb>, C<pid> and the exit status describe the command's own
+process (with a shell in between, the shell: see L</SHELL VS LIST>); the C<tree_> figures and
+C<processes> describe the command and every process it started. The memory values are in
+kibibytes and are undef, never 0, when logmemory could not measure them. Stringified, a Result
+gives a one-line summary such as
 
     "mycmd options": exit 0, maxrss 65912 kB, vmhwm 65880 kB, vmpeak 70212 kB, 0.41 s
+
+with the number of processes and the tree figures added when the job ran more than one process.
 
 =head1 SHELL VS LIST
 
 As with C<CORE::system>, a list of more than one argument is run directly, never by a shell:
 arguments containing spaces, C<;>, C<E<gt>> or C<*> reach the program unchanged.
 
-A single string is handled the way C<CORE::system> handles it, and logmemory is put where it
-measures the command rather than the shell:
+A single string is handled the way C<CORE::system> handles it, and, wherever that does not
+change what the string does, logmemory is put where its top process is the command rather than
+the shell:
 
 =over 4
 
@@ -598,12 +682,15 @@ job (C<&>), a subshell or group, several lines, a comment, a leading variable as
 (C<VAR=x cmd>), or a first word that is a shell reserved word or builtin (C<cd>, C<echo>,
 C<exit>, C<exec>, ...). Putting logmemory in front would change what such a string does (in
 C<lm -- a; b> and C<lm -- a | b> only C<a> is measured; C<exec lm -- a; b> never runs C<b>;
-C<lm -- cd dir> fails), so logmemory runs C</bin/sh -c STRING> and measures the shell. The
-string runs exactly as under C<CORE::system> and C<$?> is the same, but the numbers belong to
-the shell process: C<maxrss_kb> is the largest of the shell and the commands it waited for
-(ru_maxrss counts waited-for descendants), while C<vmhwm_kb> and C<vmpeak_kb> are the shell's
-own unless the shell runs the last command with exec (bash does, dash does not). The Result's
-C<argv> is then C<('/bin/sh', '-c', STRING)>.
+C<lm -- cd dir> fails), so logmemory runs C</bin/sh -c STRING>. The string runs exactly as
+under C<CORE::system> and C<$?> is the same. The top-level figures then belong to the shell
+process: C<maxrss_kb> is the largest of the shell and the commands it waited for (ru_maxrss
+counts waited-for descendants), while C<vmhwm_kb> and C<vmpeak_kb> are the shell's own unless
+the shell runs the last command with exec (bash does; dash, Debian's F</bin/sh>, does not). The commands themselves
+are measured by the tree figures, as logmemory follows every process the shell starts:
+C<tree_max_vmhwm_kb> is the largest of them (C<tree_max_vmhwm_cmd> names it), C<tree_peak_kb>
+the whole job at once, and C<processes> lists each one. The Result's C<argv> is then
+C<('/bin/sh', '-c', STRING)>.
 
 =back
 
@@ -690,6 +777,12 @@ The options hash has a key this function does not know.
 
 =item LogMemory: option "%s" needs a defined, non-empty value
 
+=item LogMemory: option "%s" needs a defined value, true or false
+
+C<follow>, C<wait_all> and C<per_process> take a defined, non-reference value.
+
+=item LogMemory: option "sample" must be a whole number of milliseconds, at least 1
+
 =item LogMemory: option "format" needs option "log"
 
 The format applies to the log file only.
@@ -757,8 +850,14 @@ Searched for C<logmemory> last, and by logmemory and the shell for the command.
 
 =item *
 
-For a string that is not a single simple command (see L</SHELL VS LIST>) the memory figures
-are those of the shell process, not of each command in it.
+For a string that is not a single simple command (see L</SHELL VS LIST>) the top-level memory
+figures (C<vmhwm_kb>, C<vmpeak_kb>, C<maxrss_kb>) are those of the shell process; the commands
+in it are measured by the C<tree_> figures and C<processes>, which C<follow =E<gt> 0> turns off.
+
+=item *
+
+Without C<wait_all>, processes that outlive the command (daemons, background jobs) are not
+measured after the command ends, as logmemory returns when the command ends.
 
 =item *
 

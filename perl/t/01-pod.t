@@ -47,4 +47,16 @@ for my $message (@messages) {
     unlike($text, qr/\n/, "$name is one line");
 }
 
+# DIAGNOSTICS lists the messages in the order the modules declare them (LogMemory, then
+# LogMemory::Result), and nothing else.
+my @declared;
+for my $path ($file{main}, $file{result}) {
+    my $code = slurp($path);
+    $code =~ s/^__END__\n.*//ms;
+    my %value = map { $_->[0] => $_->[1] } @messages;
+    push @declared, map { $value{$_} } $code =~ /^\s*(?:use constant\s+)?([EW]_[A-Z_]+)\s*=>/mg;
+}
+my @listed = $diagnostics =~ /^=item (.+?)\s*$/mg;
+is_deeply(\@listed, \@declared, 'DIAGNOSTICS: every message, in the order declared, nothing else');
+
 done_testing;

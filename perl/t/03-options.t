@@ -1,5 +1,5 @@
-# Usage errors croak before anything runs: unknown options, format without log, bad allow,
-# empty or undefined commands.
+# Usage errors croak before anything runs: unknown options, bad tree options, format without
+# log, bad allow, empty or undefined commands.
 use strict;
 use warnings;
 use FindBin;
@@ -11,7 +11,14 @@ use LogMemory qw(:all);
 local $ENV{LOGMEMORY_BIN} = '/bin/true';
 
 my @cases = (
-    ['unknown option',      sub { memsystem({ follow => 1 }, 'true') }, qr/^LogMemory: unknown option "follow" for memsystem\(\)/],
+    ['unknown option',      sub { memsystem({ folow => 0 }, 'true') }, qr/^LogMemory: unknown option "folow" for memsystem\(\)/],
+    ['undef follow',        sub { memsystem({ follow => undef }, 'true') }, qr/^LogMemory: option "follow" needs a defined value, true or false/],
+    ['reference wait_all',  sub { memrunx({ wait_all => [] }, 'true') }, qr/^LogMemory: option "wait_all" needs a defined value, true or false/],
+    ['undef per_process',   sub { memsystemx({ per_process => undef }, 'true') }, qr/^LogMemory: option "per_process" needs a defined value, true or false/],
+    ['sample 0',            sub { memsystem({ sample => 0 }, 'true') }, qr/^LogMemory: option "sample" must be a whole number of milliseconds, at least 1/],
+    ['sample not a number', sub { memrun({ sample => '10ms' }, 'true') }, qr/^LogMemory: option "sample" must be a whole number of milliseconds, at least 1/],
+    ['sample negative',     sub { memrun({ sample => -5 }, 'true') }, qr/^LogMemory: option "sample" must be a whole number of milliseconds, at least 1/],
+    ['empty sample',        sub { memsystem({ sample => '' }, 'true') }, qr/^LogMemory: option "sample" needs a defined, non-empty value/],
     ['allow for memsystem', sub { memsystem({ allow => [0] }, 'true') }, qr/^LogMemory: unknown option "allow" for memsystem\(\)/],
     ['format without log',  sub { memsystem({ format => 'json' }, 'true') }, qr/^LogMemory: option "format" needs option "log"/],
     ['empty log',           sub { memsystemx({ log => '' }, 'true') }, qr/^LogMemory: option "log" needs a defined, non-empty value/],

@@ -1,5 +1,5 @@
 # Strings with ;, |, &&, || and subshells run exactly as under CORE::system (same $? and
-# effects), measured as the shell that runs them.
+# effects); the shell that runs them is the top process (t/23-tree.t: the tree covers the rest).
 use strict;
 use warnings;
 use FindBin;
@@ -49,6 +49,6 @@ for my $case (@cases) {
 memsystem("$ex 0 </dev/null");
 is((last_result()->argv)[0], $PERL, 'a simple command with a redirection is measured itself');
 memsystem("true; $ex 0");
-is_deeply([last_result()->argv], ['/bin/sh', '-c', "true; $ex 0"], 'a list is measured as the shell');
+is_deeply([last_result()->argv], ['/bin/sh', '-c', "true; $ex 0"], 'a list runs with the shell as the top process');
 
 done_testing;

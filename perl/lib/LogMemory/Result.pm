@@ -15,6 +15,19 @@ use overload '""' => \&as_string, bool => sub { 1 }, fallback => 1;
 
 my @MEMORY = qw(vmhwm_kb vmpeak_kb maxrss_kb);
 my @TIMES  = qw(elapsed_s user_s sys_s);
+my @TREE   = qw(tree_processes tree_threads tree_max_vmhwm_kb tree_max_vmhwm_pid tree_peak_kb
+                tree_peak_source tree_peak_unavailable_reason);
+
+# A count or size in the record: a positive whole number, else undef (never 0).
+sub _positive {
+    my ($value) = @_;
+    return defined $value && !ref $value && $value =~ /\A[0-9]+\z/ && $value > 0 ? 0 + $value : undef;
+}
+
+sub _string {
+    my ($value) = @_;
+    return defined $value && !ref $value && length $value ? "$value" : undef;
+}
 
 # Built by LogMemory from the wait status and the record logmemory wrote (undef if none).
 sub _new {
@@ -37,11 +50,28 @@ sub _new {
         $self{$_} = $record->{$_} for @TIMES;
         $self{unmeasured} = ref $record->{unmeasured} eq 'HASH' ? $record->{unmeasured} : {};
         $self{signal_name} = $record->{signal};
+
+        # The process tree ("tree" and "processes" in the record); absent from records written
+        # before logmemory followed children, and mostly null with --no-follow.
+        my $tree = ref $record->{tree} eq 'HASH' ? $record->{tree} : {};
+        $self{"tree_$_"} = _positive($tree->{$_})
+          for qw(processes threads max_vmhwm_kb max_vmhwm_pid peak_kb);
+        $self{"tree_$_"} = _string($tree->{$_}) for qw(peak_source peak_unavailable_reason);
+        $self{tree_max_vmhwm_cmd} = ref $tree->{max_vmhwm_cmd} eq 'ARRAY' ? [@{ $tree->{max_vmhwm_cmd} }] : [];
+        $self{tree_unmeasured}    = ref $tree->{unmeasured} eq 'HASH' ? _copy($tree->{unmeasured}) : {};
+        my @processes;
+        for my $entry (ref $record->{processes} eq 'ARRAY' ? @{ $record->{processes} } : ()) {
+            next unless ref $entry eq 'HASH';
+            my $process = _copy($entry);
+            $process->{$_} = _positive($entry->{$_}) for grep { exists $entry->{$_} } @MEMORY;
+            push @processes, $process;
+        }
+        $self{processes} = \@processes;
     }
     return bless \%self, $class;
 }
 
-for my $name (qw(pid status log_file), @MEMORY, @TIMES) {
+for my $name (qw(pid status log_file), @MEMORY, @TIMES, @TREE) {
     no strict 'refs';
     *{$name} = sub {
         Carp::croak(sprintf E_READ_ONLY, $name) if @_ > 1;
@@ -53,6 +83,24 @@ sub argv {
     my ($self) = @_;
     Carp::croak(sprintf E_READ_ONLY, 'argv') if @_ > 1;
     return @{ $self->{argv} };
+}
+
+sub tree_max_vmhwm_cmd {
+    my ($self) = @_;
+    Carp::croak(sprintf E_READ_ONLY, 'tree_max_vmhwm_cmd') if @_ > 1;
+    return @{ $self->{tree_max_vmhwm_cmd} || [] };
+}
+
+sub tree_unmeasured {
+    my ($self) = @_;
+    Carp::croak(sprintf E_READ_ONLY, 'tree_unmeasured') if @_ > 1;
+    return { %{ $self->{tree_unmeasured} || {} } };
+}
+
+sub processes {
+    my ($self) = @_;
+    Carp::croak(sprintf E_READ_ONLY, 'processes') if @_ > 1;
+    return map { _copy($_) } @{ $self->{processes} || [] };
 }
 
 sub exit_code {
@@ -107,9 +155,12 @@ sub as_hash {
     my ($self) = @_;
     Carp::croak(sprintf E_READ_ONLY, 'as_hash') if @_ > 1;
     my %hash = map { $_ => $self->$_ }
-      qw(pid status exit_code signal signal_name core_dumped log_file is_success unmeasured),
-      @MEMORY, @TIMES;
+      qw(pid status exit_code signal signal_name core_dumped log_file is_success unmeasured
+         tree_unmeasured),
+      @MEMORY, @TIMES, @TREE;
     $hash{argv}   = [$self->argv];
+    $hash{tree_max_vmhwm_cmd} = [$self->tree_max_vmhwm_cmd];
+    $hash{processes} = [$self->processes];
     $hash{record} = $self->{record} ? _copy($self->{record}) : undef;
     return \%hash;
 }
@@ -131,6 +182,14 @@ sub as_string {
             push @parts, "$key " . (defined $kb ? "$kb kB" : 'unmeasured');
         }
         push @parts, sprintf '%.3f s', $self->{elapsed_s} if defined $self->{elapsed_s};
+        my $count = $self->{tree_processes};
+        if (defined $count && $count > 1) {
+            my $kb = $self->{tree_max_vmhwm_kb};
+            push @parts, "$count processes",
+              'tree max vmhwm ' . (defined $kb ? "$kb kB" : 'unmeasured');
+            push @parts, "tree peak $self->{tree_peak_kb} kB ($self->{tree_peak_source})"
+              if defined $self->{tree_peak_kb} && defined $self->{tree_peak_source};
+        }
     }
     return join ', ', @parts;
 }
@@ -200,7 +259,8 @@ The name of that signal, such as C<SIGTERM>, or undef.
 
 =item vmhwm_kb
 
-The peak resident set size (VmHWM from F</proc/PID/status>) in kibibytes.
+The peak resident set size (VmHWM from F</proc/PID/status>) in kibibytes, of the command's own
+process (the last program it ran). For the processes it started, see the C<tree_> methods.
 
 =item vmpeak_kb
 
@@ -221,6 +281,38 @@ Wall-clock, user CPU and system CPU seconds, or undef.
 
 A new hash reference: for each measurement that is undef, logmemory's reason.
 
+=item tree_processes, tree_threads
+
+The number of processes (the command and every descendant logmemory followed) and of threads the
+job ran; undef with the C<follow =E<gt> 0> option.
+
+=item tree_max_vmhwm_kb, tree_max_vmhwm_pid, tree_max_vmhwm_cmd
+
+The largest single-process VmHWM in the tree, in kibibytes, and the process id and command line
+(a list, empty when unknown) of the process that reached it: for C<sh -c 'mycmd; true'> this is
+C<mycmd>, not the shell. Undef (and an empty list) with C<follow =E<gt> 0>.
+
+=item tree_peak_kb, tree_peak_source, tree_peak_unavailable_reason
+
+The job's concurrent peak: everything alive at once, in kibibytes, and where it comes from:
+C<cgroup2> (F<memory.peak>), C<cgroup1> (F<memory.max_usage_in_bytes>) or C<sampled> (the
+C<sample> option). Where logmemory could not make a memory cgroup for the job and no C<sample>
+was asked for, C<tree_peak_kb> and C<tree_peak_source> are undef and
+C<tree_peak_unavailable_reason> says why. The cgroup figure is what the kernel charged to the
+job, page cache and kernel memory included, so it can differ from a sum of RSS.
+
+=item tree_unmeasured
+
+A new hash reference: for each tree measurement that is undef, logmemory's reason.
+
+=item processes
+
+One new hash reference per process logmemory followed, in the order of the record, with the keys
+C<pid>, C<ppid>, C<cmd> (array reference), C<vmhwm_kb>, C<vmpeak_kb>, C<maxrss_kb> (undef, never
+0, when not measured), C<exit_code>, C<signal>, C<threads>, C<start_s> and C<end_s> (seconds from
+the start of the job); in scalar context, their number. Empty with C<follow =E<gt> 0> (the
+command's own figures are the top-level ones) and when nothing was recorded.
+
 =item log_file
 
 The C<log> option of the call, or undef.
@@ -231,14 +323,22 @@ The C<log> option of the call, or undef.
 
 =item as_hash
 
-A new hash reference with all of the values above, C<argv> as an array reference, and
-C<record>, a copy of the JSON record logmemory wrote (undef if none).
+A new hash reference with all of the values above, C<argv>, C<tree_max_vmhwm_cmd> and
+C<processes> as array references, and C<record>, a copy of the JSON record logmemory wrote
+(undef if none).
 
 =back
 
 Stringified, a Result is a one-line summary:
 
     "sleep 1": exit 0, maxrss 1300 kB, vmhwm 1284 kB, vmpeak 5004 kB, 1.003 s
+
+and, when the job ran more than one process, the tree too:
+
+    "sh -c 'mycmd; true'": exit 0, maxrss 66012 kB, vmhwm 1620 kB, vmpeak 2592 kB, 0.049 s,
+    2 processes, tree max vmhwm 66012 kB, tree peak 67412 kB (cgroup1)
+
+(on one line).
 
 =head1 SEE ALSO
 
