@@ -4,6 +4,7 @@ import errno
 import os
 import signal
 import stat
+import time
 from collections import namedtuple
 
 from logmemory import _ptrace, procfs
@@ -157,6 +158,20 @@ def start(argv, path, saved_mask, trace=True, join_fd=None) -> Child:
     os.write(go_w, b"T" if traced else b"U")
     os.close(go_w)
     return Child(pid, traced, floor, err_r, trace_error)
+
+
+def reap(child: Child, timeout=0.2):
+    """Wait a little for the launcher shell, which exits as soon as the command is reaped.
+
+    Until then it sits in the job's cgroup, and moving it out takes an RCU grace period."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitpid(child.pid, os.WNOHANG)[0] or time.monotonic() > deadline:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.0002)
 
 
 def exec_error(child: Child):

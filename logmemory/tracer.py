@@ -313,6 +313,8 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
                         relay_pid)
         tracer.run()
         elapsed = clock() - started
+        if child.traced:
+            spawn.reap(child)
         tree = tracer.tree()
     finally:
         if job_cgroup:
