@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -164,14 +165,24 @@ def nobody_dir(tmp_path_factory, memhog):
             break
         parent.chmod(parent.stat().st_mode | 0o711)
     shutil.copy(memhog, d / "memhog")
+    # Copies of the program under test: the checkout may sit below a directory nobody can enter.
+    from conftest import ROOT
+    shutil.copytree(ROOT / "logmemory", d / "logmemory")
+    shutil.copy(ROOT / "pyproject.toml", d / "pyproject.toml")
+    if os.environ.get("LOGMEMORY_BIN"):
+        shutil.copy(os.environ["LOGMEMORY_BIN"], d / "logmemory-bin")
     return d
 
 
 def as_nobody(args, d):
     """Run logmemory as user nobody, who cannot make cgroups."""
-    env = dict(logmemory_env(), HOME=str(d))
+    env = dict(logmemory_env(), HOME=str(d), PYTHONPATH=str(d))
+    if os.environ.get("LOGMEMORY_BIN"):
+        command = [str(d / "logmemory-bin")]
+    else:
+        command = [os.path.realpath(sys.executable), "-m", "logmemory"]
     return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                           *logmemory_command(), *args], env=env, cwd=d,
+                           *command, *args], env=env, cwd=d,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
 
 
