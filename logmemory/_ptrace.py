@@ -65,8 +65,9 @@ def geteventmsg(pid):
     return msg.value
 
 
-def getsiginfo_signo(pid):
-    """si_signo of the signal that stopped pid; EINVAL for a group-stop."""
+def getsiginfo_pid(pid):
+    """si_pid of the signal that stopped pid (the sender, for kill())."""
     buf = ctypes.create_string_buffer(128)
     ptrace(PTRACE_GETSIGINFO, pid, 0, ctypes.addressof(buf))
-    return int.from_bytes(buf.raw[:4], "little", signed=True)
+    # siginfo_t: int si_signo, si_errno, si_code, then (64-bit) padding; si_pid at offset 16.
+    return int.from_bytes(buf.raw[16:20], "little", signed=True)

@@ -125,8 +125,9 @@ def version():
 
 
 def _say(message):
-    sys.stderr.write(f"logmemory: {message}\n")
-    sys.stderr.flush()
+    if sys.stderr is not None:  # None when we were started with descriptor 2 closed
+        sys.stderr.write(f"logmemory: {message}\n")
+        sys.stderr.flush()
 
 
 def _open(path, flags, what):
@@ -142,8 +143,9 @@ def _write(fd, path, data):
         writer.append(fd, data)
     except OSError as exc:
         _say(f"cannot write to '{path}': {exc.strerror or exc}; the record follows")
-        sys.stderr.buffer.write(data)
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.buffer.write(data)
+            sys.stderr.flush()
 
 
 def main(args=None):
@@ -153,7 +155,8 @@ def main(args=None):
         settings = parse(args)
     except UsageError as exc:
         _say(str(exc))
-        sys.stderr.write("Try 'logmemory --help' for more information.\n")
+        if sys.stderr is not None:
+            sys.stderr.write("Try 'logmemory --help' for more information.\n")
         sys.exit(exitcodes.FAILURE)
     if settings["help"]:
         sys.stdout.write(HELP)
@@ -163,8 +166,10 @@ def main(args=None):
         sys.exit(0)
     argv = [os.fsencode(a) for a in settings["command"]]
     try:
-        log_fd = settings["output"] and _open(settings["output"], os.O_APPEND, "log file")
-        record_fd = settings["record"] and _open(settings["record"], os.O_TRUNC, "record file")
+        # Either may be descriptor 0 when we were started with stdin closed.
+        log_fd = _open(settings["output"], os.O_APPEND, "log file") if settings["output"] else None
+        record_fd = _open(settings["record"], os.O_TRUNC, "record file") if settings["record"] \
+            else None
         path = spawn.resolve(argv[0])
         if not settings["no-trace"] and spawn.loses_privileges(path):
             _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
@@ -181,11 +186,12 @@ def main(args=None):
         sys.exit(exitcodes.FAILURE)
     for warning in run.warnings:
         _say(f"warning: {warning}")
-    if log_fd:
+    if log_fd is not None:
         _write(log_fd, settings["output"], writer.render(run, settings["format"], settings["per-process"]))
-    if record_fd:
+    if record_fd is not None:
         _write(record_fd, settings["record"], writer.render(run, "json"))
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     # os._exit: nothing is left to clean up, and interpreter shutdown costs milliseconds per job.
     os._exit(exitcodes.die_like(run.wait_status))

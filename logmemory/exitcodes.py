@@ -31,10 +31,14 @@ def die_like(status):
         sig = os.WTERMSIG(status)
         # Our own core file would overwrite or accompany the command's, and mean nothing.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if sig != signal.SIGKILL:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
-        # raise() targets this thread, where sig is unblocked; a process-wide kill() could be
-        # taken by the tracer's signal thread, which waits for the same signals.
-        signal.raise_signal(sig)
+        try:
+            if sig != signal.SIGKILL:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+            # raise() targets this thread, where sig is unblocked; a process-wide kill() could
+            # be taken by the tracer's signal thread, which waits for the same signals.
+            signal.raise_signal(sig)
+        except (OSError, ValueError):
+            pass  # glibc keeps 32 and 33 for itself: 128+n below
+
     return from_wait(status)

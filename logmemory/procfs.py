@@ -85,3 +85,13 @@ def read_cmdline(pid, tid=None, root="/proc") -> tuple:
     """Empty for a zombie or a kernel thread."""
     data = _read(f"{root}/{pid}/task/{tid}/cmdline" if tid else f"{root}/{pid}/cmdline", pid)
     return parse_cmdline(data) if data else ()
+
+
+def parse_ids(data: bytes) -> tuple:
+    """(Tgid, PPid) from a status file."""
+    data = b"\n" + data
+    return tuple(int(_line(data, key)[len(key):]) for key in (b"\nTgid:", b"\nPPid:"))
+
+
+def read_ids(pid, root="/proc") -> tuple:
+    return parse_ids(_read(f"{root}/{pid}/status", pid))

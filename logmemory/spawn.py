@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import signal
 import stat
 import time
@@ -14,12 +15,18 @@ from logmemory.errors import CannotRun, LogMemoryError
 # the pages a child inherits at fork in its ru_maxrss, and a Python parent would give every
 # command a floor of about 10 MB where GNU time's is about 1 MB. env(1) keeps argv[0] as
 # given and runs the command with execvp semantics even when its name is a shell builtin.
-# The shell runs with an empty environment and env -i rebuilds ours from its arguments: a
-# shell would add PWD and drop variables whose names it cannot parse (bash's exported
-# functions). The shell's own stderr goes to /dev/null: dash reports a child killed by a signal
+# The shell's own stderr goes to /dev/null: dash reports a child killed by a signal
 # ("Terminated") while the command's redirections are in place, so the command runs in a
 # subshell that execs it, and gets the caller's stderr back from a spare descriptor N.
 LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n(exec "$@" 2>&{n} {n}>&-)\nexit'
+LAUNCH_SCRIPT_NO_STDERR = 'exec 2>/dev/null\n(exec "$@" 2>&-)\nexit'
+
+# What dash does to the environment it passes on: it sets these (PWD even when absent) and
+# drops variables whose names are not shell names (bash's exported functions). env(1) puts
+# the caller's values back. The rest of the environment travels in the shell's environment,
+# not in its arguments, which any local user can read in /proc/PID/cmdline.
+_SHELL_SETS = (b"PWD", b"IFS", b"OPTIND", b"PPID")
+_SHELL_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Python ignores these at start-up; a command must not inherit that.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
@@ -34,6 +41,8 @@ Child = namedtuple("Child", "pid traced floor_kb error_fd trace_error")
 
 def resolve(name: bytes) -> bytes:
     """Find the file execvp() would run for name, or raise CannotRun (126/127 semantics)."""
+    if not name:
+        raise CannotRun("", errno.ENOENT, os.strerror(errno.ENOENT))
     if b"/" in name:
         candidates = [name]
     else:
@@ -56,27 +65,33 @@ def resolve(name: bytes) -> bytes:
     raise CannotRun(os.fsdecode(name), errno.ENOENT, os.strerror(errno.ENOENT))
 
 
-def _spare_fd():
-    """A descriptor number the shell can use that the caller did not give us, or None."""
-    for fd in range(3, 10):
-        try:
-            os.fstat(fd)
-        except OSError:
-            return fd
-    return None
+def _open(fd):
+    """Whether fd will be open in an exec'd child (ours are close-on-exec)."""
+    try:
+        return os.get_inheritable(fd)
+    except OSError:
+        return False
 
 
-def _launcher_argv(argv, path):
+def _launcher_argv(argv):
     env = next((e for e in (b"/usr/bin/env", b"/bin/env") if os.access(e, os.X_OK)), None)
-    spare = _spare_fd()
-    if env is None or spare is None:
+    if env is None:
         return None
-    script = LAUNCH_SCRIPT.format(n=spare).encode()
-    # env would take a first word containing "=" for a variable; give it the path instead.
-    first = path if b"=" in argv[0] else argv[0]
-    variables = [k + b"=" + v for k, v in os.environb.items()]
-    return [b"/bin/sh", b"-c", script, b"logmemory", env, b"-i", b"--", *variables, first,
-            *argv[1:]]
+    if _open(2):
+        spare = next((fd for fd in range(3, 10) if not _open(fd)), None)
+        if spare is None:
+            return None
+        script = LAUNCH_SCRIPT.format(n=spare).encode()
+    else:
+        script = LAUNCH_SCRIPT_NO_STDERR.encode()
+    if b"=" in argv[0]:
+        # env would take the name for a variable; the shell runs it itself (no builtin can
+        # have such a name), at the price of the shell's changes to the environment.
+        return [b"/bin/sh", b"-c", script, b"logmemory", *argv]
+    unset = [w for name in _SHELL_SETS for w in (b"-u", name)]
+    restore = [k + b"=" + v for k, v in os.environb.items()
+               if k in _SHELL_SETS or not _SHELL_NAME.match(k)]
+    return [b"/bin/sh", b"-c", script, b"logmemory", env, *unset, b"--", *restore, *argv]
 
 
 def _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd):
@@ -90,7 +105,7 @@ def _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd):
             # Last, so that little of this Python copy is charged to the job before exec.
             os.write(join_fd, b"0")
         if how == b"T":
-            os.execve(launcher[0], launcher, {})
+            os.execv(launcher[0], launcher)
         os.execv(path, argv)
     except OSError as exc:
         os.write(err_w, exc.errno.to_bytes(4, "little"))
@@ -129,7 +144,7 @@ def start(argv, path, saved_mask, trace=True, join_fd=None) -> Child:
     """Fork and exec argv (path resolved by resolve()); when trace, seize the child first.
 
     The child moves itself into a cgroup through join_fd just before it execs."""
-    launcher = _launcher_argv(argv, path) if trace else None
+    launcher = _launcher_argv(argv) if trace else None
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -175,7 +190,6 @@ def reap(child: Child, timeout=0.2):
 
 
 def exec_error(child: Child):
-    """The errno the child reported if its exec failed, else None; closes the pipe."""
+    """The errno the child reported if its exec failed, else None."""
     data = os.read(child.error_fd, 4)
-    os.close(child.error_fd)
     return int.from_bytes(data, "little") if data else None

@@ -13,7 +13,11 @@ from logmemory.record import ProcessRecord, Run, Tree
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT)
 STOP_SIGNALS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+# What a terminal sends to its foreground process group (si_code SI_KERNEL).
+TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGQUIT, signal.SIGHUP}
 SI_KERNEL = 0x80
+# How long a signal sent to our whole process group may take to show in the command.
+GROUP_SIGNAL_WAIT = 0.05
 
 # No PTRACE_O_TRACESYSGOOD and never PTRACE_SYSCALL: the command runs at full speed between
 # process events. TRACECLONE gives us every thread's exit stop, where a late peak shows. No
@@ -73,6 +77,7 @@ class Tracer:
         self.job_cgroup = job_cgroup
         self.relay_pid = relay_pid
         self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
+        self.delivered = {}          # signal -> (sender pid, when) it last reached the command
         self.top = None
         self.tasks = {}              # live traced tid -> its Proc
         self.procs = []              # every process seen, in order of creation
@@ -127,7 +132,8 @@ class Tracer:
         return proc
 
     def _sample(self):
-        live = {id(p): p for p in self.tasks.values()}.values()
+        # list() copies in one step, while the main thread changes the table.
+        live = {id(p): p for p in list(self.tasks.values())}.values()
         total = 0
         for proc in live:
             try:
@@ -137,21 +143,37 @@ class Tracer:
         self.sampled_peak_kb = max(total, self.sampled_peak_kb or 0)
 
     def _forward(self, info):
-        # A terminal's ^C, ^\ or hangup went to the whole foreground process group, the command
-        # included: sending it again would deliver it twice.
-        if info.si_code == SI_KERNEL and info.si_signo != signal.SIGCONT:
-            self.tty_signal_at[info.si_signo] = self.clock()
-            return
-        # The one-file binary's bootloader (relay_pid) passes on every signal it gets, the
-        # terminal's included: that copy came just after the terminal's own.
-        if info.si_pid == self.relay_pid and \
-                self.clock() - self.tty_signal_at.pop(info.si_signo, -1.0) < 0.5:
+        """Pass a signal sent to us on to the command, unless the command got it already."""
+        signo = info.si_signo
+        # A terminal's ^C, ^\ or hangup went to the whole foreground process group, the
+        # command included.
+        if info.si_code == SI_KERNEL and signo in TERMINAL_SIGNALS:
+            self.tty_signal_at[signo] = self.clock()
             return
         while self.top is None and not self.done:
             time.sleep(0.001)  # the launcher has not started the command yet
+        # kill(-pgrp) reaches the command directly too: its signal-delivery stop shows it. The
+        # one-file binary's bootloader (relay_pid) passes on every signal it gets, so its copy
+        # is a duplicate whoever sent the original.
+        relayed = info.si_pid == self.relay_pid
+        if relayed and self.clock() - self.tty_signal_at.pop(signo, -1.0) < 0.5:
+            return
+        deadline = self.clock() + GROUP_SIGNAL_WAIT
+        while True:
+            sender, at = self.delivered.get(signo, (None, -1.0))
+            if (relayed or sender == info.si_pid) and self.clock() - at < 0.5:
+                return
+            if self.clock() >= deadline:
+                break
+            time.sleep(0.002)
         if self.top is not None and self.top.wait_status is None:
+            targets = [self.top.pid]
+        else:
+            # --wait-all after the command ended: the signal is for what is left of the job.
+            targets = [p.pid for p in list(self.tasks.values()) if p.wait_status is None]
+        for pid in set(targets):
             try:
-                os.kill(self.top.pid, info.si_signo)
+                os.kill(pid, signo)
             except ProcessLookupError:
                 pass
 
@@ -175,6 +197,8 @@ class Tracer:
                 if tid not in self.tasks and tid != self.child.pid:
                     self.unclaimed.add(tid)  # its creation event has not been seen yet
                     return
+            if event == 0 and sig in FORWARDED and self.top is not None and tid == self.top.pid:
+                self.delivered[sig] = (_ptrace.getsiginfo_pid(tid), self.clock())
             _ptrace.cont(tid, sig if event == 0 else 0)  # event 0: re-inject the signal
         except ProcessLookupError:
             pass  # killed (SIGKILL) while stopped; its exit is reported next
@@ -183,7 +207,7 @@ class Tracer:
         if parent == self.child.pid and self.top is None:
             # The launcher started the command: trace that and let the launcher go.
             self._add_proc(new, parent)
-            _ptrace.detach(parent)
+            self._release(_ptrace.detach, parent)
             action = "top"
         else:
             proc = self.tasks.get(parent)
@@ -198,12 +222,44 @@ class Tracer:
                 action = "run"
             else:
                 action = "untrack"
-            _ptrace.cont(parent)
+            self._release(_ptrace.cont, parent)
         if new in self.unclaimed:
             self.unclaimed.discard(new)
-            self._start_task(new, action)
+            self._release(self._start_task, new, action)
         else:
             self.expected[new] = action
+
+    @staticmethod
+    def _release(resume, tid, *args):
+        try:
+            resume(tid, *args)
+        except ProcessLookupError:
+            pass  # killed meanwhile (SIGKILL); its exit comes next
+
+    def _adopt_unclaimed(self):
+        """New tasks whose parent died (SIGKILL) before its fork event reached us: without
+        this they would wait in their first stop for ever."""
+        for tid in list(self.unclaimed):
+            try:
+                tgid, ppid = procfs.read_ids(tid, self.proc_root)
+            except LogMemoryError:
+                self.unclaimed.discard(tid)
+                continue
+            parent = self.tasks.get(ppid)
+            if tgid == tid and parent is not None and parent.wait_status is None:
+                continue  # its parent lives: the fork event is on its way
+            self.unclaimed.discard(tid)
+            proc = self.tasks.get(tgid)
+            if tgid != tid and proc is not None:
+                proc.threads.add(tid)
+                proc.thread_count += 1
+                self.tasks[tid] = proc
+                self._release(self._start_task, tid, "run")
+            elif tgid == tid and self.follow:
+                self._add_proc(tid, ppid)
+                self._release(self._start_task, tid, "run")
+            else:
+                self._release(self._start_task, tid, "untrack")
 
     def _is_debugger(self, proc):
         try:
@@ -247,6 +303,8 @@ class Tracer:
                 if proc is self.top:
                     self.result = (status, rusage)
                     self.done = not self.wait_all
+                if self.unclaimed:
+                    self._adopt_unclaimed()
         elif tid == self.child.pid and self.top is None:
             errno = spawn.exec_error(self.child)
             if errno is not None:
@@ -308,6 +366,7 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             errno = spawn.exec_error(child)
             if errno is not None:
                 os.waitpid(child.pid, 0)
+                os.close(child.error_fd)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
         tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup,
                         relay_pid)
@@ -317,14 +376,18 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             spawn.reap(child)
         tree = tracer.tree()
     finally:
+        cgroup_error = None
         if job_cgroup:
-            job_cgroup.remove()
-    if child.traced:
-        os.close(child.error_fd)
+            try:
+                job_cgroup.remove()
+            except OSError as exc:
+                cgroup_error = f"could not remove the job cgroup {job_cgroup.path}: {exc}"
+    os.close(child.error_fd)
     if tree.peak_kb is None:
         why = no_cgroup if sample_ms is None else "no sample taken"
         tree = tree._replace(unmeasured={**tree.unmeasured, "peak_kb": why})
-    return _make_run(argv, tracer, child, elapsed, tree)
+    run = _make_run(argv, tracer, child, elapsed, tree)
+    return run._replace(warnings=run.warnings + (cgroup_error,)) if cgroup_error else run
 
 
 def _make_run(argv, tracer, child, elapsed, tree) -> Run:

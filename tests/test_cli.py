@@ -179,9 +179,53 @@ def test_environment_reaches_the_command_exactly(lm_cmd, tmp_path):
     """No PWD added or rewritten, names a shell cannot parse (bash functions) kept."""
     from conftest import ROOT
     env = {b"LANG": b"C.UTF-8", b"A": b"1", b"B C": b"2", b"BASH_FUNC_f%%": b"() {  echo x\n}",
-           b"PYTHONPATH": str(ROOT).encode()}
+           b"IFS": b"x", b"OPTIND": b"7", b"PPID": b"1", b"PYTHONPATH": str(ROOT).encode()}
     for extra in ({}, {b"PWD": b"/stale"}):
         r = subprocess.run([*lm_cmd, "-o", str(tmp_path / "m.log"), "/usr/bin/env", "-0"],
                            env={**env, **extra}, cwd=tmp_path, stdout=subprocess.PIPE)
         assert r.returncode == 0
         assert dict(i.split(b"=", 1) for i in r.stdout.split(b"\0") if i) == {**env, **extra}
+
+
+def test_environment_is_not_shown_in_process_arguments(lm, log, tmp_path):
+    """/proc/PID/cmdline is readable by every local user; /proc/PID/environ is not."""
+    from conftest import logmemory_env
+    out = tmp_path / "cmdlines"
+    script = f"cat /proc/[0-9]*/cmdline > {out} 2>/dev/null; true"
+    r = lm("-o", str(log), "sh", "-c", script, env={**logmemory_env(), "LM_SECRET": "hunter2"})
+    assert r.returncode == 0
+    assert b"hunter2" not in out.read_bytes()
+
+
+def test_command_name_with_an_equals_sign(lm, log, tmp_path):
+    prog = tmp_path / "a=b"
+    prog.write_text("#!/bin/sh\necho ran a=b\n")
+    prog.chmod(0o755)
+    r = lm("-o", str(log), str(prog), "echo", "other")
+    assert r.returncode == 0 and r.stdout == b"ran a=b\n"
+
+
+def test_empty_command_name_is_not_found(lm, log):
+    r = lm("-o", str(log), "")
+    assert r.returncode == 127
+    assert r.stderr == b"logmemory: cannot run '': No such file or directory\n"
+
+
+@pytest.mark.parametrize("fd", [0, 1, 2])
+def test_closed_standard_descriptor(lm_cmd, tmp_path, fd):
+    """The command runs with the same descriptor closed, and the record is written."""
+    from conftest import logmemory_env
+    log, ran = tmp_path / "m.log", tmp_path / "ran"
+    cmd = [*lm_cmd, "-o", str(log), "sh", "-c", f"touch {ran}; exit 3"]
+    r = subprocess.run(["sh", "-c", f'exec "$@" {fd}>&-', "sh", *cmd], env=logmemory_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 3, r.stderr
+    assert ran.exists() and b"Exit:\t3\n" in log.read_bytes()
+
+
+@pytest.mark.parametrize("sig", [32, 33, 34])
+def test_death_by_a_signal_glibc_reserves(lm, log, tmp_path, sig):
+    """glibc will not let logmemory set SIG_DFL for 32 and 33: fall back to 128+n."""
+    r = lm("--format", "json", "-o", str(log), "sh", "-c", f"kill -{sig} $$")
+    assert r.returncode in (-sig, 128 + sig) and b"Traceback" not in r.stderr
+    assert json_records(log)[0]["signal"] in (f"SIG{sig}", "SIGRTMIN")

@@ -79,3 +79,38 @@ def test_terminal_interrupt_reaches_the_command_once(memhog, tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     si_kernel = 0x80
     assert ints.read_text().split() == [str(si_kernel), "0"]
+
+
+def test_signal_to_the_whole_group_reaches_the_command_once(memhog, tmp_path):
+    """kill(-pgrp) signals logmemory and the command alike: no second copy from logmemory."""
+    ints = tmp_path / "ints"
+    p = subprocess.Popen([*logmemory_command(), "-o", str(tmp_path / "m.log"), memhog, "-i",
+                          str(ints), "-p", str(tmp_path / "pid"), "-w", "1"],
+                         env=logmemory_env(), process_group=0)
+    wait_for_pid(tmp_path / "pid")
+    os.killpg(p.pid, signal.SIGINT)
+    assert p.wait(timeout=30) == 0
+    assert len(ints.read_text().splitlines()) == 1
+
+
+def test_timer_signal_inherited_by_logmemory_is_passed_on(lm_cmd, tmp_path):
+    """An alarm() set before exec'ing logmemory would have killed the command: it still does."""
+    r = subprocess.run(["perl", "-e", "alarm 1; exec @ARGV", *lm_cmd, "-o",
+                        str(tmp_path / "m.log"), "sleep", "5"], env=logmemory_env(), timeout=30)
+    assert r.returncode == 128 + signal.SIGALRM or r.returncode == -signal.SIGALRM
+
+
+def test_parent_killed_around_fork_leaves_no_child_stopped(tmp_path):
+    """A child whose parent dies (SIGKILL) before its fork event is seen must still run."""
+    import random
+    pidfile = tmp_path / "pid"
+    loop = f"sh -c 'echo $$ > {pidfile}; while :; do /bin/true; done' | cat; echo done"
+    for _ in range(20):
+        pidfile.unlink(missing_ok=True)
+        p = subprocess.Popen([*logmemory_command(), "--wait-all", "-o", str(tmp_path / "m.log"),
+                              "sh", "-c", loop], env=logmemory_env(), stdout=subprocess.PIPE)
+        pid = wait_for_pid(pidfile)
+        time.sleep(random.uniform(0, 0.05))
+        os.kill(pid, signal.SIGKILL)
+        out, _ = p.communicate(timeout=20)
+        assert p.returncode == 0 and out == b"done\n"
