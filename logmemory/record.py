@@ -73,15 +73,7 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))
 
     @property
     def exit_code(self):
-        return os.WEXITSTATUS(self.wait_status) if os.WIFEXITED(self.wait_status) else None
-
-    @property
-    def signal(self):
-        return os.WTERMSIG(self.wait_status) if os.WIFSIGNALED(self.wait_status) else None
-
-    @property
-    def signal_name(self):
-        return None if self.signal is None else signal_name(self.signal)
+        return _exit(self.wait_status)["exit_code"]
 
     @property
     def core_dumped(self):
@@ -93,8 +85,7 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))
             "date": iso8601(self.ended),
             "cmd": _strings(self.argv),
             "pid": self.pid,
-            "exit_code": self.exit_code,
-            "signal": self.signal_name,
+            **_exit(self.wait_status),
             "core_dumped": self.core_dumped,
             "vmpeak_kb": self.vmpeak_kb,
             "vmhwm_kb": self.vmhwm_kb,

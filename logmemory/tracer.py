@@ -40,7 +40,6 @@ class Proc:
         self.end_s = None
         self.status = None        # VmPeak/VmHWM as last read at one of its exit stops
         self.cmd = None
-        self.threads = {pid}      # live traced threads
         self.thread_count = 1     # threads it ever ran, the main one included
         self.wait_status = None
         self.rusage = None
@@ -131,6 +130,10 @@ class Tracer:
             self.top = proc
         return proc
 
+    def _add_thread(self, proc, tid):
+        proc.thread_count += 1
+        self.tasks[tid] = proc
+
     def _sample(self):
         # list() copies in one step, while the main thread changes the table.
         live = {id(p): p for p in list(self.tasks.values())}.values()
@@ -213,9 +216,7 @@ class Tracer:
             proc = self.tasks.get(parent)
             if proc is not None and event == _ptrace.PTRACE_EVENT_CLONE and \
                     os.path.exists(f"{self.proc_root}/{proc.pid}/task/{new}"):
-                proc.threads.add(new)
-                proc.thread_count += 1
-                self.tasks[new] = proc
+                self._add_thread(proc, new)
                 action = "run"
             elif proc is not None and self.follow and not self._is_debugger(proc):
                 self._add_proc(new, proc.pid)
@@ -251,9 +252,7 @@ class Tracer:
             self.unclaimed.discard(tid)
             proc = self.tasks.get(tgid)
             if tgid != tid and proc is not None:
-                proc.threads.add(tid)
-                proc.thread_count += 1
-                self.tasks[tid] = proc
+                self._add_thread(proc, tid)
                 self._release(self._start_task, tid, "run")
             elif tgid == tid and self.follow:
                 self._add_proc(tid, ppid)
@@ -297,7 +296,6 @@ class Tracer:
     def _on_gone(self, tid, status, rusage):
         proc = self.tasks.pop(tid, None)
         if proc is not None:
-            proc.threads.discard(tid)
             if tid == proc.pid:
                 proc.wait_status, proc.rusage, proc.end_s = status, rusage, self.now()
                 if proc is self.top:
