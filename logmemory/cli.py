@@ -177,6 +177,9 @@ def main(args=None):
         run = tracer.trace(argv, path, trace=not settings["no-trace"],
                            follow=not settings["no-follow"], wait_all=settings["wait-all"],
                            sample_ms=settings["sample"],
+                           # Text and legacy records name one process; JSON and --per-process all.
+                           all_cmdlines=bool(settings["record"] or settings["per-process"]
+                                             or settings["format"] == "json"),
                            relay_pid=os.getppid() if getattr(sys, "frozen", False) else None)
     except CannotRun as exc:
         _say(str(exc))

@@ -52,14 +52,38 @@ def _read(path, pid):
     except OSError as exc:
         raise translate_oserror(exc, pid) from exc
     try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise translate_oserror(exc, pid) from exc
+        return read_fd(fd, pid)
     finally:
         os.close(fd)
+
+
+def read_fd(fd, pid, size=65536):
+    """The whole file behind an open /proc descriptor, from its start."""
+    # The kernel fills these files in one piece: a read shorter than asked is the end of the file,
+    # which spares the second read() that would only return b"".
+    try:
+        data = os.pread(fd, size, 0)
+        while len(data) % size == 0 and data:
+            chunk = os.pread(fd, size, len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+    except OSError as exc:
+        raise translate_oserror(exc, pid) from exc
+
+
+def open_status(pid, root="/proc"):
+    """A descriptor on a process's status, opened ahead of its exit stop: the first look-up of a
+    new pid in /proc costs ~20 us, paid here while the process runs rather than while it waits."""
+    try:
+        return os.open(f"{root}/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise translate_oserror(exc, pid) from exc
+
+
+def read_status_fd(fd, pid) -> Status:
+    return parse_status(read_fd(fd, pid))
 
 
 def read_status(pid, tid=None, root="/proc") -> Status:

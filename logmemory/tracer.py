@@ -40,6 +40,7 @@ class Proc:
         self.end_s = None
         self.status = None        # VmPeak/VmHWM as last read at one of its exit stops
         self.cmd = None
+        self.status_fd = None     # its /proc status, opened while it runs (see procfs.open_status)
         self.thread_count = 1     # threads it ever ran, the main one included
         self.wait_status = None
         self.rusage = None
@@ -65,7 +66,8 @@ class Tracer:
     """Event loop over the traced tasks of one command and, when following, its descendants."""
 
     def __init__(self, child: spawn.Child, clock, started, follow=True, wait_all=False,
-                 sample_ms=None, proc_root="/proc", job_cgroup=None, relay_pid=None):
+                 sample_ms=None, proc_root="/proc", job_cgroup=None, relay_pid=None,
+                 all_cmdlines=True):
         self.child = child
         self.clock = clock
         self.started = started
@@ -75,6 +77,9 @@ class Tracer:
         self.proc_root = proc_root
         self.job_cgroup = job_cgroup
         self.relay_pid = relay_pid
+        # Without it only the largest process's command line is kept (read when it may be that).
+        self.all_cmdlines = all_cmdlines
+        self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
         self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
         self.delivered = {}          # signal -> (sender pid, when) it last reached the command
         self.top = None
@@ -110,6 +115,8 @@ class Tracer:
             else:
                 self._on_gone(pid, status, rusage)
         self.done = True
+        for proc in self.procs:  # processes that outlive the command keep running untraced
+            self._close_status(proc)
 
     def _signal_loop(self):
         """Second thread: forward the signals sent to us; sample the job's RSS if asked."""
@@ -210,9 +217,9 @@ class Tracer:
         if parent == self.child.pid and self.top is None:
             # The launcher started the command: trace that and let the launcher go.
             self._add_proc(new, parent)
-            self._release(_ptrace.detach, parent)
-            action = "top"
+            action, resume_parent = "top", _ptrace.detach
         else:
+            resume_parent = _ptrace.cont
             proc = self.tasks.get(parent)
             if proc is not None and event == _ptrace.PTRACE_EVENT_CLONE and \
                     os.path.exists(f"{self.proc_root}/{proc.pid}/task/{new}"):
@@ -223,12 +230,13 @@ class Tracer:
                 action = "run"
             else:
                 action = "untrack"
-            self._release(_ptrace.cont, parent)
+        # The new task first: it is what the job waits for (a vfork parent cannot run before it).
         if new in self.unclaimed:
             self.unclaimed.discard(new)
             self._release(self._start_task, new, action)
         else:
             self.expected[new] = action
+        self._release(resume_parent, parent)
 
     @staticmethod
     def _release(resume, tid, *args):
@@ -262,10 +270,10 @@ class Tracer:
 
     def _is_debugger(self, proc):
         try:
-            exe = os.readlink(f"{self.proc_root}/{proc.pid}/exe")
+            exe = os.readlink(b"%s/%d/exe" % (os.fsencode(self.proc_root), proc.pid))
         except OSError:
             return False
-        if os.path.basename(os.fsencode(exe)) not in DEBUGGERS:
+        if exe.rpartition(b"/")[2] not in DEBUGGERS:
             return False
         self.not_followed.add(proc.pid)
         return True
@@ -279,6 +287,12 @@ class Tracer:
             options = FOLLOW_OPTIONS if self.follow else TOP_OPTIONS
             _ptrace.ptrace(_ptrace.PTRACE_SETOPTIONS, tid, 0, options)
         _ptrace.cont(tid)
+        proc = self.tasks.get(tid)
+        if proc is not None and proc.pid == tid:
+            try:
+                proc.status_fd = procfs.open_status(tid, self.proc_root)
+            except (LogMemoryError, OSError):
+                pass  # gone already, or out of descriptors: its exit stop opens the file itself
 
     def _on_exit_stop(self, tid):
         proc = self.tasks.get(tid)
@@ -286,18 +300,40 @@ class Tracer:
             return
         self.exit_stop_seen = True
         try:
-            proc.update(procfs.read_status(proc.pid, tid, self.proc_root))
+            if tid == proc.pid and proc.status_fd is not None:
+                st = procfs.read_status_fd(proc.status_fd, tid)
+            else:
+                st = procfs.read_status(proc.pid, tid, self.proc_root)
+            proc.update(st)
             # The leader's exit stop comes after any exec (the execing thread becomes leader).
-            if proc.cmd is None or tid == proc.pid:
+            if (proc.cmd is None or tid == proc.pid) and self._may_need_cmd(st):
                 proc.cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root) or proc.cmd
         except LogMemoryError:
             pass
+
+    def _may_need_cmd(self, st):
+        """Whether this read could make its process the tree's largest, whose command is named;
+        a process reaped earlier with as large a VmHWM would be named instead."""
+        if self.all_cmdlines:
+            return True
+        biggest = self.biggest.status.vmhwm_kb if self.biggest else -1
+        return st.vmhwm_kb is not None and st.vmhwm_kb > biggest
+
+    @staticmethod
+    def _close_status(proc):
+        if proc.status_fd is not None:
+            os.close(proc.status_fd)
+            proc.status_fd = None
 
     def _on_gone(self, tid, status, rusage):
         proc = self.tasks.pop(tid, None)
         if proc is not None:
             if tid == proc.pid:
                 proc.wait_status, proc.rusage, proc.end_s = status, rusage, self.now()
+                self._close_status(proc)
+                if proc.status and proc.status.vmhwm_kb is not None and (
+                        self.biggest is None or proc.status.vmhwm_kb > self.biggest.status.vmhwm_kb):
+                    self.biggest = proc
                 if proc is self.top:
                     self.result = (status, rusage)
                     self.done = not self.wait_all
@@ -315,7 +351,11 @@ class Tracer:
         """The whole job's figures; what was not followed is None, with the reason."""
         reasons = {}
         if self.follow and self.child.traced:
-            measured = [p for p in self.procs if p.status and p.status.vmhwm_kb is not None]
+            # Processes not reaped (still running when we stopped) may have been measured at a
+            # thread's exit stop; the reaped one goes first so that it wins ties, as it did above.
+            measured = [self.biggest] if self.biggest else []
+            measured += [p for p in self.procs if p.wait_status is None and p.status
+                         and p.status.vmhwm_kb is not None]
             biggest = max(measured, key=lambda p: p.status.vmhwm_kb, default=None)
             processes, threads = len(self.procs), sum(p.thread_count for p in self.procs)
             if self.not_followed:
@@ -340,10 +380,11 @@ class Tracer:
 
 
 def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
-          clock=time.monotonic, proc_root="/proc", relay_pid=None) -> Run:
+          clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True) -> Run:
     """Run argv (path already resolved) to completion and measure it; never alters its outcome.
 
-    relay_pid: a process that forwards the signals it gets to us (the one-file bootloader)."""
+    relay_pid: a process that forwards the signals it gets to us (the one-file bootloader).
+    all_cmdlines: record every process's command line, not only the largest one's."""
     # Blocked before fork so that no signal slips between fork and the event loop; the child
     # restores the caller's mask before exec.
     saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
@@ -367,7 +408,7 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
                 os.close(child.error_fd)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
         tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup,
-                        relay_pid)
+                        relay_pid, all_cmdlines)
         tracer.run()
         elapsed = clock() - started
         if child.traced:

@@ -104,3 +104,41 @@ print(len(calls), run.exit_code, run.vmhwm_kb is not None)
     calls, code, measured = r.stdout.split()
     assert code == b"0" and measured == b"True"
     assert int(calls) < 20
+
+
+def test_status_opened_before_exec_shows_the_new_image_at_exit_stop(memhog):
+    """The tracer opens /proc/PID/status while the process starts and reads it at the exit stop:
+    the descriptor follows the pid through exec, and each read is generated afresh."""
+    pid = seized([memhog, "-m", "30"], _ptrace.PTRACE_O_TRACEEXIT)
+    fd = procfs.open_status(pid)  # before the exec: the seized child still runs Python
+    try:
+        status = next_stop(pid)
+        assert os.WIFSTOPPED(status) and status >> 16 == _ptrace.PTRACE_EVENT_EXIT
+        data = procfs.read_fd(fd, pid)
+        assert data.startswith(b"Name:\tmemhog\n")
+        assert procfs.parse_status(data) == procfs.read_status(pid, pid)
+        assert procfs.parse_status(data).vmhwm_kb >= 30 * 1024
+    finally:
+        os.close(fd)
+        _ptrace.cont(pid)
+        os.waitpid(pid, 0)
+
+
+def test_proc_files_come_whole_in_one_read():
+    """read_fd stops at the first short read: /proc fills status and cmdline in one piece."""
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)", "x" * 100_000])
+    try:
+        for name, size in (("status", 64), ("cmdline", 4096)):
+            fd = os.open(f"/proc/{p.pid}/{name}", os.O_RDONLY)
+            try:
+                with open(f"/proc/{p.pid}/{name}", "rb") as f:
+                    whole = f.read()
+                assert len(whole) > size
+                first = os.pread(fd, len(whole) + 1, 0)
+                assert first == whole
+                assert procfs.read_fd(fd, p.pid, size) == whole
+            finally:
+                os.close(fd)
+    finally:
+        p.kill()
+        p.wait()

@@ -74,6 +74,15 @@ def test_shell_wrapper_names_the_real_program(lm, log, memhog):
     assert rec["tree"]["max_vmhwm_cmd"] == [memhog, "-m", "200"]
 
 
+def test_text_record_names_the_largest_of_a_sequence(lm, log, memhog):
+    # Text records read a command line only when a process may be the largest so far; the
+    # largest here is neither the first nor the last to run.
+    r = lm("-o", str(log), "sh", "-c", f"{memhog} -m 10; {memhog} -m 40; {memhog} -m 20; true")
+    assert r.returncode == 0
+    line = next(l for l in log.read_bytes().splitlines() if l.startswith(b"TreeMaxVmHWM:"))
+    assert line.endswith(f": {memhog} -m 40)".encode()), line
+
+
 def test_posix_spawn_child_is_followed(lm, log, memhog):
     r, rec = run_json(lm, log, memhog, "-m", "5", "-P", "--", memhog, "-m", "40")
     assert r.returncode == 0
