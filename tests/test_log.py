@@ -4,9 +4,8 @@ import json
 import re
 import subprocess
 
-import pytest
 
-from conftest import json_records, logmemory_command, logmemory_env
+from conftest import json_records, logmemory_env
 
 RECORD_LINE = re.compile(
     rb"^(Date|Cmd|VmPeak|VmHWM|MaxRSS|Exit|Elapsed|User|System|Processes|TreeMaxVmHWM|TreePeak):")
@@ -31,7 +30,7 @@ def test_legacy_format_is_byte_identical_to_the_original(lm, original, memhog, t
 def test_default_format_extends_the_legacy_lines(lm, log, memhog):
     assert lm("-o", str(log), memhog, "-m", "10", "-e", "3").returncode == 3
     lines = log.read_bytes().split(b"\n")
-    assert [l.split(b":")[0] for l in lines[:9]] == [
+    assert [line.split(b":")[0] for line in lines[:9]] == [
         b"Date", b"Cmd", b"VmPeak", b"VmHWM", b"MaxRSS", b"Exit", b"Elapsed", b"User", b"System"]
     assert re.fullmatch(rb"MaxRSS:\t {0,7}\d+ kB", lines[4])
     assert lines[5] == b"Exit:\t3"
@@ -60,7 +59,7 @@ def test_concurrent_writers_never_interleave(lm_cmd, log, memhog):
     seen = set()
     for rec in records:
         lines = rec.split(b"\n")
-        assert all(RECORD_LINE.match(l) for l in lines), rec
+        assert all(RECORD_LINE.match(line) for line in lines), rec
         seen.add(int(re.search(rb"-e (\d+)\n", rec + b"\n").group(1)))
     assert seen == set(range(32))
 

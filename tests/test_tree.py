@@ -24,7 +24,8 @@ def run_json(lm, log, *argv, **kw):
 
 def own_memory_cgroup(pid="self"):
     text = Path(f"/proc/{pid}/cgroup").read_text()
-    return next(l.split(":", 2)[2] for l in text.splitlines() if ":memory:" in l or l.startswith("0::"))
+    return next(line.split(":", 2)[2] for line in text.splitlines()
+                if ":memory:" in line or line.startswith("0::"))
 
 
 def job_cgroups():
@@ -79,7 +80,7 @@ def test_text_record_names_the_largest_of_a_sequence(lm, log, memhog):
     # largest here is neither the first nor the last to run.
     r = lm("-o", str(log), "sh", "-c", f"{memhog} -m 10; {memhog} -m 40; {memhog} -m 20; true")
     assert r.returncode == 0
-    line = next(l for l in log.read_bytes().splitlines() if l.startswith(b"TreeMaxVmHWM:"))
+    line = next(x for x in log.read_bytes().splitlines() if x.startswith(b"TreeMaxVmHWM:"))
     assert line.endswith(f": {memhog} -m 40)".encode()), line
 
 
@@ -146,7 +147,7 @@ def test_no_follow_traces_the_top_only(lm, log, memhog):
 def test_per_process_text_lines(lm, log, memhog):
     r = lm("--per-process", "-o", str(log), memhog, "-m", "5", "--", memhog, "-m", "6", "-e", "2")
     assert r.returncode == 2
-    lines = [l for l in log.read_text().splitlines() if l.startswith("Process:\t")]
+    lines = [x for x in log.read_text().splitlines() if x.startswith("Process:\t")]
     assert len(lines) == 2
     assert lines[1].endswith(f"exit 2 start {lines[1].split('start ')[1].split(' s')[0]} s end "
                              f"{lines[1].split('end ')[1].split(' s')[0]} s: {memhog} -m 6 -e 2")
