@@ -179,7 +179,8 @@ def test_environment_reaches_the_command_exactly(lm_cmd, tmp_path):
     """No PWD added or rewritten, names a shell cannot parse (bash functions) kept."""
     from conftest import ROOT
     env = {b"LANG": b"C.UTF-8", b"A": b"1", b"B C": b"2", b"BASH_FUNC_f%%": b"() {  echo x\n}",
-           b"IFS": b"x", b"OPTIND": b"7", b"PPID": b"1", b"PYTHONPATH": str(ROOT).encode()}
+           b"IFS": b"x", b"OPTIND": b"7", b"PPID": b"1", b"PYTHONPATH": str(ROOT).encode(),
+           b"9X": b"3", b"\xc3\xa9": b"4", b"_u1": b"5"}
     for extra in ({}, {b"PWD": b"/stale"}):
         r = subprocess.run([*lm_cmd, "-o", str(tmp_path / "m.log"), "/usr/bin/env", "-0"],
                            env={**env, **extra}, cwd=tmp_path, stdout=subprocess.PIPE)
