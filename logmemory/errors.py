@@ -19,3 +19,7 @@ class ProcessGone(LogMemoryError):
 
 class AccessDenied(LogMemoryError):
     """/proc refused to show the process."""
+
+
+class Unreadable(LogMemoryError):
+    """/proc could not be read for another reason (out of file descriptors, of memory)."""

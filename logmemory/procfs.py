@@ -4,7 +4,7 @@ import errno
 import os
 from collections import namedtuple
 
-from logmemory.errors import AccessDenied, ProcessGone
+from logmemory.errors import AccessDenied, ProcessGone, Unreadable
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -42,7 +42,7 @@ def translate_oserror(exc, pid):
         return ProcessGone(f"process {pid} is gone")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return AccessDenied(f"no access to /proc/{pid}: {exc.strerror}")
-    return exc
+    return Unreadable(f"cannot read /proc/{pid}: {exc.strerror}")
 
 
 def _read(path, pid):

@@ -2,11 +2,12 @@
 
 import _thread
 import os
+import resource
 import signal
 import time
 
 from logmemory import _ptrace, cgroup, procfs, spawn
-from logmemory.errors import CannotRun, LogMemoryError
+from logmemory.errors import CannotRun, LogMemoryError, ProcessGone
 from logmemory.record import ProcessRecord, Run, Tree
 
 # Signals sent to logmemory that the command should get instead.
@@ -28,6 +29,9 @@ FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRA
 # (A job that runs another such program needs --no-follow.)
 DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server", b"rr", b"proot"}
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
+# Descriptors kept free for everything else (log, record, cgroup, /proc reads at exit stops)
+# when status files are opened ahead, one per live process.
+FD_RESERVE = 64
 
 
 class Proc:
@@ -41,6 +45,7 @@ class Proc:
         self.status = None        # VmPeak/VmHWM as last read at one of its exit stops
         self.cmd = None
         self.status_fd = None     # its /proc status, opened while it runs (see procfs.open_status)
+        self.read_error = None    # why a read at an exit stop failed, if one did
         self.thread_count = 1     # threads it ever ran, the main one included
         self.wait_status = None
         self.rusage = None
@@ -80,6 +85,8 @@ class Tracer:
         # Without it only the largest process's command line is kept (read when it may be that).
         self.all_cmdlines = all_cmdlines
         self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
+        self.read_error = None       # the first exit-stop read that failed but not for a lost process
+        self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE
         self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
         self.delivered = {}          # signal -> (sender pid, when) it last reached the command
         self.top = None
@@ -251,9 +258,11 @@ class Tracer:
         for tid in list(self.unclaimed):
             try:
                 tgid, ppid = procfs.read_ids(tid, self.proc_root)
-            except LogMemoryError:
+            except ProcessGone:
                 self.unclaimed.discard(tid)
                 continue
+            except LogMemoryError:
+                continue  # tried again when the next process ends
             parent = self.tasks.get(ppid)
             if tgid == tid and parent is not None and parent.wait_status is None:
                 continue  # its parent lives: the fork event is on its way
@@ -288,11 +297,12 @@ class Tracer:
             _ptrace.ptrace(_ptrace.PTRACE_SETOPTIONS, tid, 0, options)
         _ptrace.cont(tid)
         proc = self.tasks.get(tid)
-        if proc is not None and proc.pid == tid:
+        if proc is not None and proc.pid == tid and self.open_budget > 0:
             try:
                 proc.status_fd = procfs.open_status(tid, self.proc_root)
-            except (LogMemoryError, OSError):
-                pass  # gone already, or out of descriptors: its exit stop opens the file itself
+                self.open_budget -= 1
+            except LogMemoryError:
+                pass  # its exit stop opens the file itself
 
     def _on_exit_stop(self, tid):
         proc = self.tasks.get(tid)
@@ -308,8 +318,11 @@ class Tracer:
             # The leader's exit stop comes after any exec (the execing thread becomes leader).
             if (proc.cmd is None or tid == proc.pid) and self._may_need_cmd(st):
                 proc.cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root) or proc.cmd
-        except LogMemoryError:
+        except ProcessGone:
             pass
+        except LogMemoryError as exc:
+            proc.read_error = str(exc)
+            self.read_error = self.read_error or proc.read_error
 
     def _may_need_cmd(self, st):
         """Whether this read could make its process the tree's largest, whose command is named;
@@ -319,11 +332,11 @@ class Tracer:
         biggest = self.biggest.status.vmhwm_kb if self.biggest else -1
         return st.vmhwm_kb is not None and st.vmhwm_kb > biggest
 
-    @staticmethod
-    def _close_status(proc):
+    def _close_status(self, proc):
         if proc.status_fd is not None:
             os.close(proc.status_fd)
             proc.status_fd = None
+            self.open_budget += 1
 
     def _on_gone(self, tid, status, rusage):
         proc = self.tasks.pop(tid, None)
@@ -444,12 +457,16 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
             reason = "the command never started"
         elif not tracer.exit_stop_seen:
             reason = "no exit stop (killed before the kernel reported its exit)"
+        elif tracer.top.read_error:
+            reason = f"at the exit stop: {tracer.top.read_error}"
         else:
             reason = "/proc status had no memory lines at the exit stop"
         unmeasured["vmpeak_kb"] = unmeasured["vmhwm_kb"] = reason
         st = None
     if rusage is None:
         unmeasured["maxrss_kb"] = unmeasured["user_s"] = unmeasured["sys_s"] = "no rusage"
+    if tracer.read_error:
+        warnings.append(f"{tracer.read_error}: figures of some processes not measured")
     return Run(
         argv=tuple(argv),
         ended=time.localtime(),

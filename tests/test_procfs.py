@@ -40,3 +40,14 @@ def test_read_status_uses_task_path_under_injected_root(tmp_path):
 def test_read_status_of_missing_process(tmp_path):
     with pytest.raises(ProcessGone):
         procfs.read_status(42, root=str(tmp_path))
+
+
+def test_other_read_failures_are_domain_errors():
+    """Out of descriptors at an exit stop must degrade the record, not end logmemory."""
+    import errno
+    from logmemory.errors import AccessDenied, LogMemoryError, Unreadable
+    assert isinstance(procfs.translate_oserror(OSError(errno.ESRCH, "x"), 1), ProcessGone)
+    assert isinstance(procfs.translate_oserror(OSError(errno.EACCES, "x"), 1), AccessDenied)
+    exc = procfs.translate_oserror(OSError(errno.EMFILE, "Too many open files"), 7)
+    assert isinstance(exc, Unreadable) and isinstance(exc, LogMemoryError)
+    assert str(exc) == "cannot read /proc/7: Too many open files"

@@ -84,6 +84,22 @@ def test_text_record_names_the_largest_of_a_sequence(lm, log, memhog):
     assert line.endswith(f": {memhog} -m 40)".encode()), line
 
 
+def test_more_live_processes_than_descriptors(lm, log, memhog):
+    """logmemory keeps a status descriptor per live process only while it has descriptors to
+    spare; past that, exit stops open the file themselves. Every process is still measured."""
+    import resource
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    script = f"for i in $(seq 120); do {memhog} -m 1 -w 0.5 & done; wait"
+    r, rec = run_json(lm, log, "sh", "-c", script, preexec_fn=few_descriptors)
+    assert r.returncode == 0 and r.stderr == b""
+    assert rec["tree"]["processes"] == 122  # sh, seq and the 120
+    hogs = [p for p in rec["processes"] if p["cmd"] and p["cmd"][0] == memhog]
+    assert len(hogs) == 120 and all(p["vmhwm_kb"] >= 1024 for p in hogs)
+
+
 def test_posix_spawn_child_is_followed(lm, log, memhog):
     r, rec = run_json(lm, log, memhog, "-m", "5", "-P", "--", memhog, "-m", "40")
     assert r.returncode == 0
