@@ -48,8 +48,14 @@ def _own_dir(mount, path):
     return mount.mountpoint + path[len(root):]
 
 
+def _words(path):
+    with open(path) as f:
+        return f.read().split()
+
+
 def _candidates(mountinfo: bytes, proc_cgroup: bytes):
-    """(version, directory of our own cgroup, why not) for each memory-capable hierarchy, v2 first."""
+    """(version, directory of our own cgroup, why not, whether v2 needs make_room) for each
+    memory-capable hierarchy, v2 first."""
     paths = parse_proc_cgroup(proc_cgroup)
     mounts = parse_mountinfo(mountinfo)
     found = []
@@ -59,31 +65,75 @@ def _candidates(mountinfo: bytes, proc_cgroup: bytes):
             if own is None:
                 continue
             try:
-                with open(os.path.join(own, "cgroup.subtree_control")) as f:
-                    enabled = f.read().split()
+                enabled = _words(os.path.join(own, "cgroup.subtree_control"))
+                available = _words(os.path.join(own, "cgroup.controllers"))
             except OSError as exc:
-                found.append(("cgroup2", None, f"cgroup v2: {exc.strerror}"))
+                found.append(("cgroup2", None, f"cgroup v2: {exc.strerror}", False))
                 continue
-            if "memory" in enabled:
-                found.append(("cgroup2", own, None))
+            if "memory" in enabled or "memory" in available:
+                found.append(("cgroup2", own, None, "memory" not in enabled))
             else:
-                found.append(("cgroup2", None, f"cgroup v2: memory controller not enabled below "
-                                               f"{paths['']} (cgroup.subtree_control)"))
+                found.append(("cgroup2", None, f"cgroup v2: no memory controller for "
+                                               f"{paths['']} (cgroup.controllers)", False))
     for m in mounts:
         if m.version == "cgroup1" and "memory" in m.controllers and "memory" in paths:
             own = _own_dir(m, paths["memory"])
             if own is not None:
-                found.append(("cgroup1", own, None))
+                found.append(("cgroup1", own, None, False))
     return found
+
+
+def _move(pids, cgroup_dir):
+    for pid in pids:
+        try:
+            with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+        except ProcessLookupError:
+            pass
+
+
+def make_room(own, leaf, ours, controller="memory"):
+    """cgroup v2 gives its children a controller only while a cgroup holds no process (the root
+    aside). Where our cgroup holds only ours (logmemory, its bootloader), move them into a leaf
+    of their own and enable the controller below; give_back() undoes it."""
+    others = sorted(set(_words(os.path.join(own, "cgroup.procs"))) - {str(p) for p in ours})
+    if others:
+        raise Unavailable(f"cgroup v2: {own} also holds other processes ({len(others)}), and "
+                          f"only a cgroup without processes can give its children the {controller} "
+                          "controller (run logmemory alone in a delegated cgroup: systemd-run "
+                          "--user --scope -p Delegate=yes logmemory ...)")
+    try:
+        os.mkdir(leaf)
+    except OSError as exc:
+        raise Unavailable(f"cgroup v2: cannot create {leaf}: {exc.strerror}") from exc
+    try:
+        _move(ours, leaf)
+        with open(os.path.join(own, "cgroup.subtree_control"), "w") as f:
+            f.write(f"+{controller}")
+    except OSError as exc:
+        give_back(own, leaf, controller)
+        raise Unavailable(f"cgroup v2: cannot enable {controller} below {own}: {exc.strerror}") from exc
+
+
+def give_back(own, leaf, controller="memory"):
+    """Disable the controller below our cgroup again, so that it may hold processes, and bring
+    ours back from their leaf."""
+    with open(os.path.join(own, "cgroup.subtree_control"), "w") as f:
+        f.write(f"-{controller}")
+    _move(_words(os.path.join(leaf, "cgroup.procs")), own)
+    os.rmdir(leaf)
 
 
 class JobCgroup:
     """A cgroup made for one job; add() its first process, read peak_kb(), then remove()."""
 
-    def __init__(self, version, parent, name):
+    controller = "memory"
+
+    def __init__(self, version, parent, name, home=None):
         self.version = version
         self.parent = parent
         self.path = os.path.join(parent, name)
+        self.home = home  # the leaf logmemory moved to for make_room(), if it did
 
     def join_fd(self):
         """A descriptor on which a process writes b"0" to move itself into the cgroup.
@@ -99,28 +149,30 @@ class JobCgroup:
 
     def remove(self):
         """Put any process still inside back where the job started, then delete the cgroup."""
+        if self.home:
+            # Our cgroup takes processes back only once it no longer gives its children memory.
+            with open(os.path.join(self.parent, "cgroup.subtree_control"), "w") as f:
+                f.write(f"-{self.controller}")
         for _ in range(100):
-            with open(os.path.join(self.path, "cgroup.procs")) as f:
-                pids = f.read().split()
-            for pid in pids:
-                try:
-                    with open(os.path.join(self.parent, "cgroup.procs"), "w") as f:
-                        f.write(pid)
-                except ProcessLookupError:
-                    pass
+            _move(_words(os.path.join(self.path, "cgroup.procs")), self.parent)
             try:
                 os.rmdir(self.path)
-                return
+                break
             except OSError as exc:
                 # EBUSY: a process forked or was still exiting between the move and the rmdir.
                 if exc.errno != errno.EBUSY:
                     raise
             time.sleep(0.001)
-        raise OSError(errno.EBUSY, f"cannot remove {self.path}")
+        else:
+            raise OSError(errno.EBUSY, f"cannot remove {self.path}")
+        if self.home:
+            give_back(self.parent, self.home, self.controller)
 
 
-def create(name, mountinfo=None, proc_cgroup=None) -> JobCgroup:
-    """Make cgroup name below our own, in the first hierarchy that can give a peak; else Unavailable."""
+def create(name, mountinfo=None, proc_cgroup=None, ours=()) -> JobCgroup:
+    """Make cgroup name below our own, in the first hierarchy that can give a peak; else Unavailable.
+
+    ours: the pids of logmemory itself, which may be moved to a leaf of our cgroup (v2)."""
     if mountinfo is None:
         with open("/proc/self/mountinfo", "rb") as f:
             mountinfo = f.read()
@@ -128,18 +180,27 @@ def create(name, mountinfo=None, proc_cgroup=None) -> JobCgroup:
         with open("/proc/self/cgroup", "rb") as f:
             proc_cgroup = f.read()
     reasons = []
-    for version, own, why in _candidates(mountinfo, proc_cgroup):
+    for version, own, why, needs_room in _candidates(mountinfo, proc_cgroup):
         if own is None:
             reasons.append(why)
             continue
-        cg = JobCgroup(version, own, name)
+        cg = JobCgroup(version, own, name, os.path.join(own, name + "-self") if needs_room else None)
         try:
+            if cg.home:
+                make_room(own, cg.home, ours)
             os.mkdir(cg.path)
+        except Unavailable as exc:
+            reasons.append(str(exc))
+            continue
         except OSError as exc:
             reasons.append(f"{version}: cannot create {cg.path}: {exc.strerror}")
+            if cg.home and os.path.isdir(cg.home):
+                give_back(own, cg.home)
             continue
         if os.path.exists(os.path.join(cg.path, PEAK_FILES[version])):
             return cg
         os.rmdir(cg.path)
+        if cg.home:
+            give_back(own, cg.home)
         reasons.append(f"{version}: no {PEAK_FILES[version]} (cgroup v2 has it from Linux 5.19)")
     raise Unavailable("; ".join(reasons) or "no memory cgroup controller is mounted")

@@ -404,7 +404,8 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     if wait_all:
         spawn.become_subreaper()
     try:
-        job_cgroup, no_cgroup = cgroup.create(f"logmemory-{os.getpid()}"), None
+        ours = [os.getpid()] + ([relay_pid] if relay_pid else [])
+        job_cgroup, no_cgroup = cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None
     except (cgroup.Unavailable, OSError) as exc:
         job_cgroup, no_cgroup = None, str(exc)
     try:

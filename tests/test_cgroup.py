@@ -1,5 +1,6 @@
 """The job cgroup: parsing, v2 on a fake cgroup tree, and live where the kernel offers it."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,8 +53,10 @@ def fake_v2(tmp_path, monkeypatch):
 
 def test_v2_job_cgroup_below_our_own(fake_v2):
     own, mountinfo, proc_cgroup = fake_v2
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
     (own / "cgroup.subtree_control").write_text("cpu memory pids\n")
     cg = cgroup.create("logmemory-1", mountinfo, proc_cgroup)
+    assert cg.home is None  # memory is enabled below us already: nothing to move
     assert cg.version == "cgroup2" and cg.path == str(own / "logmemory-1")
     fd = cg.join_fd()
     os.write(fd, b"1234")   # the kernel would list the joining process here
@@ -67,10 +70,37 @@ def test_v2_job_cgroup_below_our_own(fake_v2):
 
 def test_v2_without_memory_delegated_gives_the_reason(fake_v2):
     own, mountinfo, proc_cgroup = fake_v2
+    (own / "cgroup.controllers").write_text("cpu pids\n")
     (own / "cgroup.subtree_control").write_text("cpu pids\n")
-    with pytest.raises(cgroup.Unavailable, match="memory controller not enabled below "
-                                                 "/user.slice/job.scope"):
+    with pytest.raises(cgroup.Unavailable, match=r"no memory controller for "
+                                                 r"/user.slice/job.scope \(cgroup.controllers\)"):
         cgroup.create("logmemory-1", mountinfo, proc_cgroup)
+
+
+def test_v2_moves_logmemory_to_a_leaf_to_enable_memory_below(fake_v2):
+    own, mountinfo, proc_cgroup = fake_v2
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("")
+    (own / "cgroup.procs").write_text("41\n42\n")
+    cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[41, 42])
+    assert cg.home == str(own / "logmemory-42-self")
+    assert (own / "logmemory-42-self" / "cgroup.procs").read_text() == "42"  # each pid written
+    assert (own / "cgroup.subtree_control").read_text() == "+memory"
+    cg.remove()
+    assert (own / "cgroup.subtree_control").read_text() == "-memory"
+    assert not (own / "logmemory-42").exists() and not (own / "logmemory-42-self").exists()
+    assert (own / "cgroup.procs").read_text() == "42"  # ours moved back
+
+
+def test_v2_shared_cgroup_gives_the_reason(fake_v2):
+    own, mountinfo, proc_cgroup = fake_v2
+    (own / "cgroup.controllers").write_text("memory\n")
+    (own / "cgroup.subtree_control").write_text("")
+    (own / "cgroup.procs").write_text("7\n42\n")
+    with pytest.raises(cgroup.Unavailable, match=r"also holds other processes \(1\).*systemd-run"):
+        cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
+    assert sorted(p.name for p in own.iterdir()) == [
+        "cgroup.controllers", "cgroup.procs", "cgroup.subtree_control"]
 
 
 def test_no_memory_hierarchy_at_all():
@@ -78,24 +108,113 @@ def test_no_memory_hierarchy_at_all():
         cgroup.create("x", b"22 1 8:1 / / rw - ext4 /dev/vda rw\n", b"0::/\n")
 
 
-def live_v2_dir():
-    mounts = cgroup.parse_mountinfo(Path("/proc/self/mountinfo").read_bytes())
-    paths = cgroup.parse_proc_cgroup(Path("/proc/self/cgroup").read_bytes())
-    for m in mounts:
-        if m.version == "cgroup2" and "" in paths:
-            own = Path(m.mountpoint + paths[""])
-            control = own / "cgroup.subtree_control"
-            if control.exists() and "memory" in control.read_text().split():
-                return own
+def v2_root_offering(controllers):
+    """(mountpoint, controller) of a cgroup2 mount whose root offers one of controllers; None if
+    there is none or we may not change it."""
+    if os.geteuid() != 0:
+        return None
+    for m in cgroup.parse_mountinfo(Path("/proc/self/mountinfo").read_bytes()):
+        if m.version == "cgroup2" and m.root == "/":
+            offered = (Path(m.mountpoint) / "cgroup.controllers").read_text().split()
+            for controller in controllers:
+                if controller in offered:
+                    return m.mountpoint, controller
     return None
 
 
-@pytest.mark.skipif(live_v2_dir() is None,
-                    reason="cgroup v2 with the memory controller enabled below this test's cgroup "
-                           "is not available here (this machine has the memory controller on v1)")
+@contextlib.contextmanager
+def v2_playground(controllers):
+    """A fresh cgroup below a v2 root, offered the first of controllers available; removed after."""
+    found = v2_root_offering(controllers)
+    if found is None:
+        pytest.skip(f"no cgroup2 mount offering {' or '.join(controllers)} that this test may "
+                    "change (it needs root, and a v2 root that offers the controller)")
+    mountpoint, controller = found
+    root_control = Path(mountpoint) / "cgroup.subtree_control"
+    enabled_here = controller not in root_control.read_text().split()
+    if enabled_here:
+        root_control.write_text(f"+{controller}")
+    play = Path(mountpoint) / f"lmtest-{os.getpid()}"
+    play.mkdir()
+    try:
+        yield play, controller
+    finally:
+        # Whatever the test left: every process back to the root, every cgroup removed.
+        (play / "cgroup.subtree_control").write_text(f"-{controller}")
+        for cg in [*(p for p in play.iterdir() if p.is_dir()), play]:
+            for pid in (cg / "cgroup.procs").read_text().split():
+                (Path(mountpoint) / "cgroup.procs").write_text(pid)
+            cg.rmdir()
+        if enabled_here:
+            root_control.write_text(f"-{controller}")
+
+
 def test_live_v2_peak(lm, tmp_path, memhog):
+    """logmemory alone in a cgroup (as under systemd-run --scope -p Delegate=yes) on v2:
+    the peak comes from memory.peak, and the cgroup is left as it was."""
     from conftest import json_records
-    log = tmp_path / "m.log"
-    assert lm("--format", "json", "-o", str(log), memhog, "-m", "40").returncode == 0
-    tree = json_records(log)[0]["tree"]
-    assert tree["peak_source"] == "cgroup2" and tree["peak_kb"] >= 40 * 1024
+    with v2_playground(("memory",)) as (play, _):
+        log = tmp_path / "m.log"
+        r = lm("--format", "json", "-o", str(log), memhog, "-m", "40",
+               preexec_fn=lambda: (play / "cgroup.procs").write_text("0"))
+        assert r.returncode == 0, r.stderr
+        tree = json_records(log)[0]["tree"]
+        assert tree["peak_source"] == "cgroup2" and tree["peak_kb"] >= 40 * 1024
+        assert [p for p in play.iterdir() if p.is_dir()] == []
+        assert "memory" not in (play / "cgroup.subtree_control").read_text().split()
+
+
+@pytest.fixture
+def playground():
+    with v2_playground(("memory", "hugetlb", "pids", "io", "misc", "rdma")) as found:
+        yield found
+
+
+def test_make_room_and_give_back_on_a_live_cgroup2(playground):
+    """The v2 leaf dance against the kernel, with a domain controller standing in for memory
+    where v2 has no memory: logmemory alone in its cgroup moves to a leaf, the job gets a
+    sibling leaf with the controller, and afterwards a process left in the job and logmemory
+    are back where they started, the controller disabled again, both leaves gone."""
+    play, controller = playground
+    script = f"""
+import os, sys, time
+from logmemory import cgroup
+own = {str(play)!r}
+cg = cgroup.JobCgroup("cgroup2", own, "lm-job", os.path.join(own, "lm-job-self"))
+cg.controller = {controller!r}
+cgroup.make_room(own, cg.home, [os.getpid()], cg.controller)
+os.mkdir(cg.path)
+offered = open(os.path.join(cg.path, "cgroup.controllers")).read().split()
+pid = os.fork()
+if pid == 0:
+    for stream in (1, 2):  # the test reads our output to its end
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream)
+    fd = cg.join_fd()
+    os.write(fd, b"0")
+    os.close(fd)
+    time.sleep(30)
+    os._exit(0)
+while str(pid) not in open(os.path.join(cg.path, "cgroup.procs")).read().split():
+    time.sleep(0.001)
+mine = open("/proc/self/cgroup").read().strip().rsplit("/", 1)[1]
+cg.remove()
+print(mine, cg.controller in offered, pid)
+"""
+    import subprocess
+    import sys
+    from conftest import ROOT, logmemory_env
+
+    def into_play():
+        (play / "cgroup.procs").write_text("0")
+    r = subprocess.run([sys.executable, "-c", script], env=logmemory_env(), cwd=ROOT,
+                       preexec_fn=into_play, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    mine, offered, leftover = r.stdout.split()
+    try:
+        assert mine == b"lm-job-self" and offered == b"True"
+        assert (play / "cgroup.procs").read_text().split() == [leftover.decode()]
+        assert controller not in (play / "cgroup.subtree_control").read_text().split()
+        assert sorted(p.name for p in play.iterdir() if p.is_dir()) == []
+    finally:
+        os.kill(int(leftover), 9)

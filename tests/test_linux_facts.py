@@ -150,3 +150,34 @@ def test_proc_files_come_whole_in_one_read():
     finally:
         p.kill()
         p.wait()
+
+
+def test_cgroup2_gives_controllers_only_below_cgroups_without_processes():
+    """Why logmemory moves itself to a leaf on cgroup v2 before making the job's cgroup, and
+    disables the controller again before anything moves back (a domain controller standing in
+    for memory where v2 has no memory here)."""
+    import errno
+
+    import pytest
+    from test_cgroup import v2_playground
+    with v2_playground(("memory", "hugetlb", "pids", "io", "misc", "rdma")) as (play, controller):
+        sleeper = subprocess.Popen(["sleep", "30"])
+        try:
+            (play / "cgroup.procs").write_text(str(sleeper.pid))
+            control = play / "cgroup.subtree_control"
+            with pytest.raises(OSError) as busy:
+                control.write_text(f"+{controller}")
+            assert busy.value.errno == errno.EBUSY
+            (play / "leaf").mkdir()
+            (play / "leaf" / "cgroup.procs").write_text(str(sleeper.pid))
+            control.write_text(f"+{controller}")
+            (play / "job").mkdir()
+            assert controller in (play / "job" / "cgroup.controllers").read_text().split()
+            with pytest.raises(OSError) as busy:
+                (play / "cgroup.procs").write_text(str(sleeper.pid))
+            assert busy.value.errno == errno.EBUSY
+            control.write_text(f"-{controller}")
+            (play / "cgroup.procs").write_text(str(sleeper.pid))
+        finally:
+            sleeper.kill()
+            sleeper.wait()
