@@ -29,9 +29,17 @@ FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRA
 # (A job that runs another such program needs --no-follow.)
 DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server", b"rr", b"proot"}
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
-# Descriptors kept free for everything else (log, record, cgroup, /proc reads at exit stops)
+# Descriptors left free for everything else (log, record, cgroup, /proc reads at exit stops)
 # when status files are opened ahead, one per live process.
 FD_RESERVE = 64
+
+
+def _open_fds():
+    """How many descriptors we hold: a caller may have passed us many."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
 
 
 class Proc:
@@ -86,7 +94,8 @@ class Tracer:
         self.all_cmdlines = all_cmdlines
         self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
         self.read_error = None       # the first exit-stop read that failed but not for a lost process
-        self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE
+        self.cmd_error = None        # the same for a command line
+        self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE - _open_fds()
         self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
         self.delivered = {}          # signal -> (sender pid, when) it last reached the command
         self.top = None
@@ -301,8 +310,10 @@ class Tracer:
             try:
                 proc.status_fd = procfs.open_status(tid, self.proc_root)
                 self.open_budget -= 1
+            except ProcessGone:
+                pass
             except LogMemoryError:
-                pass  # its exit stop opens the file itself
+                self.open_budget = 0  # out of descriptors after all: its exit stop opens the file
 
     def _on_exit_stop(self, tid):
         proc = self.tasks.get(tid)
@@ -314,15 +325,25 @@ class Tracer:
                 st = procfs.read_status_fd(proc.status_fd, tid)
             else:
                 st = procfs.read_status(proc.pid, tid, self.proc_root)
-            proc.update(st)
-            # The leader's exit stop comes after any exec (the execing thread becomes leader).
-            if (proc.cmd is None or tid == proc.pid) and self._may_need_cmd(st):
-                proc.cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root) or proc.cmd
         except ProcessGone:
-            pass
+            return
         except LogMemoryError as exc:
             proc.read_error = str(exc)
             self.read_error = self.read_error or proc.read_error
+            return
+        proc.update(st)
+        # The leader's exit stop comes after any exec (the execing thread becomes leader): a
+        # command line read before it may be the previous program's.
+        stale = tid == proc.pid
+        if (proc.cmd is None or stale) and self._may_need_cmd(st):
+            try:
+                proc.cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root) or proc.cmd
+            except ProcessGone:
+                pass
+            except LogMemoryError as exc:
+                self.cmd_error = self.cmd_error or str(exc)
+        elif stale:
+            proc.cmd = None  # a later exit stop that may need it reads it again
 
     def _may_need_cmd(self, st):
         """Whether this read could make its process the tree's largest, whose command is named;
@@ -468,6 +489,9 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         unmeasured["maxrss_kb"] = unmeasured["user_s"] = unmeasured["sys_s"] = "no rusage"
     if tracer.read_error:
         warnings.append(f"{tracer.read_error}: figures of some processes not measured")
+    if tracer.cmd_error:
+        warnings.append(f"{tracer.cmd_error}: command lines of some processes not read")
+
     return Run(
         argv=tuple(argv),
         ended=time.localtime(),

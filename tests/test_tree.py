@@ -84,20 +84,53 @@ def test_text_record_names_the_largest_of_a_sequence(lm, log, memhog):
     assert line.endswith(f": {memhog} -m 40)".encode()), line
 
 
-def test_more_live_processes_than_descriptors(lm, log, memhog):
+@pytest.mark.parametrize("limit, inherited", [(100, 0), (256, 180)])
+def test_more_live_processes_than_descriptors(lm, log, memhog, limit, inherited):
     """logmemory keeps a status descriptor per live process only while it has descriptors to
-    spare; past that, exit stops open the file themselves. Every process is still measured."""
+    spare, counting those its caller passed it; past that, exit stops open the file themselves.
+    Every process is still measured."""
     import resource
 
     def few_descriptors():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        null = os.open(os.devnull, os.O_RDONLY)
+        for fd in range(20, 20 + inherited):
+            os.dup2(null, fd)
 
     script = f"for i in $(seq 120); do {memhog} -m 1 -w 0.5 & done; wait"
-    r, rec = run_json(lm, log, "sh", "-c", script, preexec_fn=few_descriptors)
+    r, rec = run_json(lm, log, "sh", "-c", script, preexec_fn=few_descriptors, close_fds=False)
     assert r.returncode == 0 and r.stderr == b""
     assert rec["tree"]["processes"] == 122  # sh, seq and the 120
     hogs = [p for p in rec["processes"] if p["cmd"] and p["cmd"][0] == memhog]
     assert len(hogs) == 120 and all(p["vmhwm_kb"] >= 1024 for p in hogs)
+
+
+LATE_THREAD_C = r"""
+/* No arguments: the main thread exits at once; a second thread then touches 100 MiB. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static void *late(void *a) {
+    (void)a; usleep(100000);
+    for (int i = 0; i < 100; i++) memset(malloc(1 << 20), 1, 1 << 20);
+    exit(0);
+}
+int main(void) { pthread_t t; pthread_create(&t, NULL, late, NULL); pthread_exit(NULL); }
+"""
+
+
+def test_text_record_names_the_program_of_the_last_image(lm, log, memhog, tmp_path):
+    """A threaded process reads its command line at a thread's exit stop, then execs a program
+    whose main thread exits first and whose last thread makes it the largest: the name is the
+    new program's. (Text records read command lines only when they may be needed.)"""
+    (tmp_path / "late.c").write_text(LATE_THREAD_C)
+    late = str(tmp_path / "late")
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", late, str(tmp_path / "late.c")], check=True)
+    script = f"{memhog} -C 1 -w 0.5 -x {late} & sleep 0.2; {memhog} -m 5; wait"
+    assert lm("-o", str(log), "sh", "-c", script).returncode == 0
+    line = next(x for x in log.read_bytes().splitlines() if x.startswith(b"TreeMaxVmHWM:"))
+    assert line.endswith(f": {late})".encode()), line
 
 
 def test_posix_spawn_child_is_followed(lm, log, memhog):
