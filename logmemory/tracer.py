@@ -29,6 +29,8 @@ FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRA
 # (A job that runs another such program needs --no-follow.)
 DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server", b"rr", b"proot"}
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
+# The wait status of a new task in its first stop (PTRACE_EVENT_STOP with SIGTRAP).
+_STOPPED_NEW = (_ptrace.PTRACE_EVENT_STOP << 16) | (signal.SIGTRAP << 8) | 0x7f
 # Descriptors left free for everything else (log, record, cgroup, /proc reads at exit stops)
 # when status files are opened ahead, one per live process.
 FD_RESERVE = 64
@@ -95,6 +97,7 @@ class Tracer:
         self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
         self.read_error = None       # the first exit-stop read that failed but not for a lost process
         self.cmd_error = None        # the same for a command line
+        self.broken = None           # a bug of ours met while tracing; the job goes on without us
         self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE - _open_fds()
         self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
         self.delivered = {}          # signal -> (sender pid, when) it last reached the command
@@ -126,13 +129,42 @@ class Tracer:
                 if self.result is None:
                     raise LogMemoryError("lost track of the command (no children left)") from None
                 break
-            if os.WIFSTOPPED(status):
-                self._on_stop(pid, status)
-            else:
-                self._on_gone(pid, status, rusage)
+            if self.broken:
+                self._pass_on(pid, status, rusage)
+                continue
+            try:
+                if os.WIFSTOPPED(status):
+                    self._on_stop(pid, status)
+                else:
+                    self._on_gone(pid, status, rusage)
+            except LogMemoryError:
+                raise
+            except Exception as exc:  # whatever it is, the job must not pay for it
+                self.broken = f"internal error ({type(exc).__name__}: {exc})"
+                for tid in [pid, *self.unclaimed, *self.expected]:
+                    self._pass_on(tid, status if tid == pid else _STOPPED_NEW, rusage)
         self.done = True
         for proc in self.procs:  # processes that outlive the command keep running untraced
             self._close_status(proc)
+
+    def _pass_on(self, tid, status, rusage):
+        """After a bug of ours: resume every stop as it comes, measure nothing more, and still
+        learn how the command ended."""
+        if os.WIFSTOPPED(status):
+            event, sig = status >> 16, os.WSTOPSIG(status)
+            if event == _ptrace.PTRACE_EVENT_STOP and sig in STOP_SIGNALS:
+                self._release(_ptrace.listen, tid)
+            else:
+                try:
+                    _ptrace.cont(tid, sig if event == 0 else 0)
+                except OSError:
+                    pass  # running already (resumed before the error), or gone
+        elif self.top is not None and tid == self.top.pid:
+            self.result = (status, rusage)
+            self.done = not self.wait_all
+        elif self.top is None and tid == self.child.pid:
+            self.result = (status, None)
+            self.done = True
 
     def _signal_loop(self):
         """Second thread: forward the signals sent to us; sample the job's RSS if asked."""
@@ -491,7 +523,8 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         warnings.append(f"{tracer.read_error}: figures of some processes not measured")
     if tracer.cmd_error:
         warnings.append(f"{tracer.cmd_error}: command lines of some processes not read")
-
+    if tracer.broken:
+        warnings.append(f"{tracer.broken}; nothing measured after it, the command ran on")
     return Run(
         argv=tuple(argv),
         ended=time.localtime(),

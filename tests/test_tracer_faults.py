@@ -1,0 +1,69 @@
+"""When the tracer's own parts fail mid-job: the command runs on and its status comes back."""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT, logmemory_env
+
+PRELUDE = """
+import json, os, sys
+from logmemory import procfs, spawn, tracer
+from logmemory.errors import Unreadable
+
+def report(run):
+    print(json.dumps({"status": run.wait_status, "warnings": list(run.warnings),
+                      "unmeasured": run.unmeasured}))
+"""
+
+
+def traced(code):
+    r = subprocess.run([sys.executable, "-c", PRELUDE + code], env=logmemory_env(), cwd=ROOT,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_unreadable_proc_leaves_figures_out_with_the_reason():
+    out = traced("""
+def fail(*args):
+    raise Unreadable("cannot read /proc/1: Too many open files")
+procfs.read_status_fd = procfs.read_status = fail
+argv = [b"sh", b"-c", b"/bin/true; exit 3"]
+report(tracer.trace(argv, spawn.resolve(argv[0])))
+""")
+    assert out["status"] == 3 << 8
+    assert out["unmeasured"]["vmhwm_kb"] == "at the exit stop: cannot read /proc/1: Too many open files"
+    assert out["warnings"] == ["cannot read /proc/1: Too many open files: "
+                               "figures of some processes not measured"]
+
+
+def test_a_bug_in_the_tracer_does_not_reach_the_job():
+    """An exception of ours at the first exit stop: every later event is passed on unmeasured,
+    and the command's own status, a signal included, still comes back."""
+    for script, status in ((b"/bin/true; sleep 0.1 & wait; /bin/true; exit 5", 5 << 8),
+                           (b"/bin/true; kill -TERM $$", 15)):
+        out = traced(f"""
+def boom(*args):
+    raise RuntimeError("boom")
+procfs.read_status_fd = procfs.read_status = boom
+argv = [b"sh", b"-c", {script!r}]
+report(tracer.trace(argv, spawn.resolve(argv[0])))
+""")
+        assert out["status"] == status
+        assert out["warnings"] == ["internal error (RuntimeError: boom); nothing measured after "
+                                   "it, the command ran on"]
+
+
+def test_no_descriptor_is_kept_after_a_run():
+    """Status files opened ahead are closed when their process ends, and at the end for those
+    that outlive the command."""
+    out = traced("""
+before = sorted(os.listdir("/proc/self/fd"))
+argv = [b"sh", b"-c", b"for i in 1 2 3; do /bin/true; done; sleep 1 & exit 0"]
+tracer.trace(argv, spawn.resolve(argv[0]))
+after = sorted(os.listdir("/proc/self/fd"))
+print(json.dumps({"status": 0, "warnings": [], "unmeasured": {}, "fds": [before, after]}))
+""")
+    before, after = out["fds"]
+    assert before == after
