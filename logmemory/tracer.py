@@ -57,6 +57,7 @@ class Proc:
         self.status_fd = None     # its /proc status, opened while it runs (see procfs.open_status)
         self.read_error = None    # why a read at an exit stop failed, if one did
         self.thread_count = 1     # threads it ever ran, the main one included
+        self.tids = set()         # its other threads' ids, as created (see _on_gone)
         self.wait_status = None
         self.rusage = None
 
@@ -187,6 +188,7 @@ class Tracer:
 
     def _add_thread(self, proc, tid):
         proc.thread_count += 1
+        proc.tids.add(tid)
         self.tasks[tid] = proc
 
     def _sample(self):
@@ -394,9 +396,16 @@ class Tracer:
     def _on_gone(self, tid, status, rusage):
         proc = self.tasks.pop(tid, None)
         if proc is not None:
+            proc.tids.discard(tid)
             if tid == proc.pid:
                 proc.wait_status, proc.rusage, proc.end_s = status, rusage, self.now()
                 self._close_status(proc)
+                # A thread that execs takes the leader's id and its own ends without a report:
+                # drop it, or a new process given that id later would be taken for this one.
+                for stale in proc.tids:
+                    if self.tasks.get(stale) is proc:
+                        del self.tasks[stale]
+                proc.tids.clear()
                 if proc.status and proc.status.vmhwm_kb is not None and (
                         self.biggest is None or proc.status.vmhwm_kb > self.biggest.status.vmhwm_kb):
                     self.biggest = proc

@@ -67,3 +67,34 @@ print(json.dumps({"status": 0, "warnings": [], "unmeasured": {}, "fds": [before,
 """)
     before, after = out["fds"]
     assert before == after
+
+
+EXEC_FROM_THREAD_C = r"""
+/* A second thread execs argv[1]: the kernel gives it the leader's id, its own ends unreported. */
+#include <pthread.h>
+#include <unistd.h>
+static char **av;
+static void *thr(void *a) { (void)a; execv(av[1], av + 1); _exit(127); }
+int main(int argc, char **argv) { pthread_t t; av = argv; pthread_create(&t, NULL, thr, NULL); pause(); }
+"""
+
+
+def test_no_task_is_left_behind_by_a_thread_that_execs(tmp_path):
+    """Else a new process that gets the old thread id would be taken for the old process."""
+    (tmp_path / "x.c").write_text(EXEC_FROM_THREAD_C)
+    prog = str(tmp_path / "x")
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", prog, str(tmp_path / "x.c")], check=True)
+    out = traced(f"""
+t = None
+class Tracer(tracer.Tracer):
+    def run(self):
+        global t
+        t = self
+        super().run()
+tracer.Tracer = Tracer
+argv = [b"sh", b"-c", b"{prog} /bin/true; {prog} /bin/true; exit 4"]
+run = tracer.trace(argv, spawn.resolve(argv[0]))
+print(json.dumps({{"status": run.wait_status, "warnings": list(run.warnings), "unmeasured": {{}},
+                  "left": sorted(t.tasks)}}))
+""")
+    assert out["status"] == 4 << 8 and out["left"] == []
