@@ -58,6 +58,7 @@ class Proc:
         self.read_error = None    # why a read at an exit stop failed, if one did
         self.thread_count = 1     # threads it ever ran, the main one included
         self.tids = set()         # its other threads' ids, as created (see _on_gone)
+        self.leader_exited = False  # its main thread has passed its exit stop
         self.wait_status = None
         self.rusage = None
 
@@ -354,6 +355,12 @@ class Tracer:
         if proc is None:
             return
         self.exit_stop_seen = True
+        if tid == proc.pid:
+            proc.leader_exited = True
+        elif not proc.leader_exited:
+            # The main thread's own exit stop comes later and sees at least as much: VmHWM and
+            # VmPeak only grow within an image, and a thread that execs becomes the main one.
+            return
         try:
             if tid == proc.pid and proc.status_fd is not None:
                 st = procfs.read_status_fd(proc.status_fd, tid)
