@@ -96,7 +96,9 @@ def make_room(own, leaf, ours, controller="memory"):
     """cgroup v2 gives its children a controller only while a cgroup holds no process (the root
     aside). Where our cgroup holds only ours (logmemory, its bootloader), move them into a leaf
     of their own and enable the controller below; give_back() undoes it."""
-    others = sorted(set(_words(os.path.join(own, "cgroup.procs"))) - {str(p) for p in ours})
+    procs = set(_words(os.path.join(own, "cgroup.procs")))
+    mine = {str(p) for p in ours} & procs  # a bootloader elsewhere stays where it is
+    others = sorted(procs - mine)
     if others:
         raise Unavailable(f"cgroup v2: {own} also holds other processes ({len(others)}), and "
                           f"only a cgroup without processes can give its children the {controller} "
@@ -107,7 +109,7 @@ def make_room(own, leaf, ours, controller="memory"):
     except OSError as exc:
         raise Unavailable(f"cgroup v2: cannot create {leaf}: {exc.strerror}") from exc
     try:
-        _move(ours, leaf)
+        _move(sorted(mine), leaf)
         with open(os.path.join(own, "cgroup.subtree_control"), "w") as f:
             f.write(f"+{controller}")
     except OSError as exc:
@@ -125,7 +127,8 @@ def give_back(own, leaf, controller="memory"):
 
 
 class JobCgroup:
-    """A cgroup made for one job; add() its first process, read peak_kb(), then remove()."""
+    """A cgroup made for one job: its first process joins through join_fd(); read peak_kb(),
+    then remove()."""
 
     controller = "memory"
 

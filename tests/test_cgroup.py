@@ -92,6 +92,17 @@ def test_v2_moves_logmemory_to_a_leaf_to_enable_memory_below(fake_v2):
     assert (own / "cgroup.procs").read_text() == "42"  # ours moved back
 
 
+def test_v2_moves_only_those_of_ours_that_are_in_our_cgroup(fake_v2):
+    """The bootloader may sit elsewhere (moved by a supervisor): it is left there."""
+    own, mountinfo, proc_cgroup = fake_v2
+    (own / "cgroup.controllers").write_text("memory\n")
+    (own / "cgroup.subtree_control").write_text("")
+    (own / "cgroup.procs").write_text("42\n")
+    cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42, 99])
+    assert (own / "logmemory-42-self" / "cgroup.procs").read_text() == "42"
+    cg.remove()
+
+
 def test_v2_shared_cgroup_gives_the_reason(fake_v2):
     own, mountinfo, proc_cgroup = fake_v2
     (own / "cgroup.controllers").write_text("memory\n")
