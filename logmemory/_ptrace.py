@@ -65,9 +65,16 @@ def geteventmsg(pid):
     return msg.value
 
 
-def getsiginfo_pid(pid):
-    """si_pid of the signal that stopped pid (the sender, for kill())."""
+def getsiginfo(pid):
+    """(si_signo, si_code, si_pid) of what holds pid in a ptrace stop; ESRCH if none does."""
     buf = ctypes.create_string_buffer(128)
     ptrace(PTRACE_GETSIGINFO, pid, 0, ctypes.addressof(buf))
     # siginfo_t: int si_signo, si_errno, si_code, then (64-bit) padding; si_pid at offset 16.
-    return int.from_bytes(buf.raw[16:20], "little", signed=True)
+    signo, _, code, _, sender = (int.from_bytes(buf.raw[i:i + 4], "little", signed=True)
+                                 for i in (0, 4, 8, 12, 16))
+    return signo, code, sender
+
+
+def getsiginfo_pid(pid):
+    """si_pid of the signal that stopped pid (the sender, for kill())."""
+    return getsiginfo(pid)[2]

@@ -29,8 +29,6 @@ FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRA
 # (A job that runs another such program needs --no-follow.)
 DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server", b"rr", b"proot"}
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
-# The wait status of a new task in its first stop (PTRACE_EVENT_STOP with SIGTRAP).
-_STOPPED_NEW = (_ptrace.PTRACE_EVENT_STOP << 16) | (signal.SIGTRAP << 8) | 0x7f
 # Descriptors left free for everything else (log, record, cgroup, /proc reads at exit stops)
 # when status files are opened ahead, one per live process.
 FD_RESERVE = 64
@@ -99,7 +97,7 @@ class Tracer:
         self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
         self.read_error = None       # the first exit-stop read that failed but not for a lost process
         self.cmd_error = None        # the same for a command line
-        self.broken = None           # a bug of ours met while tracing; the job goes on without us
+        self.broken = None           # a bug of ours met while tracing; the job goes on without it
         self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE - _open_fds()
         self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
         self.delivered = {}          # signal -> (sender pid, when) it last reached the command
@@ -143,30 +141,52 @@ class Tracer:
                 raise
             except Exception as exc:  # whatever it is, the job must not pay for it
                 self.broken = f"internal error ({type(exc).__name__}: {exc})"
-                for tid in [pid, *self.unclaimed, *self.expected]:
-                    self._pass_on(tid, status if tid == pid else _STOPPED_NEW, rusage)
+                self._let_go({pid, *self.tasks, *self.unclaimed, *self.expected})
         self.done = True
         for proc in self.procs:  # processes that outlive the command keep running untraced
             self._close_status(proc)
 
+    def _let_go(self, tids):
+        """After a bug of ours: release whichever of tids sits in a ptrace stop (the kernel says
+        which and why), as _pass_on does."""
+        for tid in tids:
+            try:
+                signo, code, _ = _ptrace.getsiginfo(tid)
+            except OSError:
+                continue  # running, or gone
+            # A ptrace event stop has si_code SIGTRAP | event << 8; a signal's own codes are
+            # below 0x100.
+            self._pass_on_stop(tid, code >> 8 if code >= 0x100 else 0, signo)
+
     def _pass_on(self, tid, status, rusage):
-        """After a bug of ours: resume every stop as it comes, measure nothing more, and still
-        learn how the command ended."""
+        """After a bug of ours: let every task but the command go untraced at its next stop, as
+        without logmemory, and learn how the command ended; nothing more is measured."""
         if os.WIFSTOPPED(status):
-            event, sig = status >> 16, os.WSTOPSIG(status)
-            if event == _ptrace.PTRACE_EVENT_STOP and sig in STOP_SIGNALS:
-                self._release(_ptrace.listen, tid)
-            else:
-                try:
-                    _ptrace.cont(tid, sig if event == 0 else 0)
-                except OSError:
-                    pass  # running already (resumed before the error), or gone
+            self._pass_on_stop(tid, status >> 16, os.WSTOPSIG(status))
         elif self.top is not None and tid == self.top.pid:
+            self.top.wait_status = status
             self.result = (status, rusage)
-            self.done = not self.wait_all
+            self.done = True  # even with --wait-all: the rest of the job is no longer traced
         elif self.top is None and tid == self.child.pid:
             self.result = (status, None)
             self.done = True
+
+    def _pass_on_stop(self, tid, event, sig):
+        top = self.top is not None and tid == self.top.pid
+        group_stop = event == _ptrace.PTRACE_EVENT_STOP and sig in STOP_SIGNALS
+        if top and group_stop:
+            resume, sig = _ptrace.listen, None
+        elif top:
+            if event == 0 and sig in FORWARDED:
+                self.delivered[sig] = (_ptrace.getsiginfo_pid(tid), self.clock())
+            resume, sig = _ptrace.cont, sig if event == 0 else 0
+        else:
+            # Detached in a group-stop, a task stays stopped; a signal being delivered goes on.
+            resume, sig = _ptrace.detach, sig if event == 0 else 0
+        try:
+            resume(tid) if sig is None else resume(tid, sig)
+        except OSError:
+            pass  # resumed already, or gone
 
     def _signal_loop(self):
         """Second thread: forward the signals sent to us; sample the job's RSS if asked."""
@@ -283,8 +303,8 @@ class Tracer:
                 action = "untrack"
         # The new task first: it is what the job waits for (a vfork parent cannot run before it).
         if new in self.unclaimed:
-            self.unclaimed.discard(new)
             self._release(self._start_task, new, action)
+            self.unclaimed.discard(new)  # only now: a bug above must find it (see _let_go)
         else:
             self.expected[new] = action
         self._release(resume_parent, parent)
@@ -310,7 +330,6 @@ class Tracer:
             parent = self.tasks.get(ppid)
             if tgid == tid and parent is not None and parent.wait_status is None:
                 continue  # its parent lives: the fork event is on its way
-            self.unclaimed.discard(tid)
             proc = self.tasks.get(tgid)
             if tgid != tid and proc is not None:
                 self._add_thread(proc, tid)
@@ -320,6 +339,7 @@ class Tracer:
                 self._release(self._start_task, tid, "run")
             else:
                 self._release(self._start_task, tid, "untrack")
+            self.unclaimed.discard(tid)
 
     def _is_debugger(self, proc):
         try:
@@ -432,9 +452,12 @@ class Tracer:
     def tree(self) -> Tree:
         """The whole job's figures; what was not followed is None, with the reason."""
         reasons = {}
-        if self.follow and self.child.traced:
-            # Processes not reaped (still running when we stopped) may have been measured at a
-            # thread's exit stop; the reaped one goes first so that it wins ties, as it did above.
+        if self.broken:
+            biggest = processes = threads = None
+            reasons["processes"] = f"{self.broken}: what ran after it was not followed"
+        elif self.follow and self.child.traced:
+            # A process still running when we stopped may have been measured at its main
+            # thread's exit stop; the reaped one goes first so that it wins ties, as above.
             measured = [self.biggest] if self.biggest else []
             measured += [p for p in self.procs if p.wait_status is None and p.status
                          and p.status.vmhwm_kb is not None]
@@ -518,7 +541,9 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
     warnings = []
     st = tracer.top.status if tracer.top else None
     if st is None or st.vmhwm_kb is None:
-        if child.trace_error:
+        if tracer.broken:
+            reason = tracer.broken
+        elif child.trace_error:
             reason = child.trace_error
             warnings.append(f"{reason}: VmPeak and VmHWM not measured; MaxRSS from wait4 only")
         elif not child.traced:

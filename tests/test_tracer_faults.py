@@ -39,9 +39,11 @@ report(tracer.trace(argv, spawn.resolve(argv[0])))
 
 
 def test_a_bug_in_the_tracer_does_not_reach_the_job():
-    """An exception of ours at the first exit stop: every later event is passed on unmeasured,
-    and the command's own status, a signal included, still comes back."""
+    """An exception of ours at the first exit stop: the rest of the job goes on untraced (so a
+    debugger in it can trace its own child), and the command's own status, a signal included,
+    still comes back, with the reason for what is missing."""
     for script, status in ((b"/bin/true; sleep 0.1 & wait; /bin/true; exit 5", 5 << 8),
+                           (b"/bin/true; strace -o /dev/null /bin/true && exit 6", 6 << 8),
                            (b"/bin/true; kill -TERM $$", 15)):
         out = traced(f"""
 def boom(*args):
@@ -50,9 +52,31 @@ procfs.read_status_fd = procfs.read_status = boom
 argv = [b"sh", b"-c", {script!r}]
 report(tracer.trace(argv, spawn.resolve(argv[0])))
 """)
-        assert out["status"] == status
+        assert out["status"] == status, script
         assert out["warnings"] == ["internal error (RuntimeError: boom); nothing measured after "
                                    "it, the command ran on"]
+        assert out["unmeasured"]["vmhwm_kb"] == "internal error (RuntimeError: boom)"
+
+
+def test_a_bug_while_releasing_a_new_task_does_not_hang_the_job():
+    """The failing call had taken the task's first stop: the kernel still shows it stopped,
+    and it is let go."""
+    script = b"for i in 1 2 3 4 5 6; do /bin/true & /bin/true; done; wait; exit 6"
+    for fail_at in range(2, 8):
+        out = traced(f"""
+calls = 0
+real = tracer.Tracer._start_task
+def start(self, tid, action):
+    global calls
+    calls += 1
+    if calls == {fail_at}:
+        raise RuntimeError("boom")
+    return real(self, tid, action)
+tracer.Tracer._start_task = start
+argv = [b"sh", b"-c", {script!r}]
+report(tracer.trace(argv, spawn.resolve(argv[0])))
+""")
+        assert out["status"] == 6 << 8, fail_at
 
 
 def test_no_descriptor_is_kept_after_a_run():
