@@ -151,25 +151,31 @@ class JobCgroup:
             return int(f.read()) // 1024
 
     def remove(self):
-        """Put any process still inside back where the job started, then delete the cgroup."""
+        """Put any process still inside, or in a cgroup the job made inside, back where the job
+        started, then delete them all."""
+        inside = [path for path, _, _ in os.walk(self.path, topdown=False)]  # deepest first
         if self.home:
-            # Our cgroup takes processes back only once it no longer gives its children memory.
-            with open(os.path.join(self.parent, "cgroup.subtree_control"), "w") as f:
-                f.write(f"-{self.controller}")
+            # Our cgroup takes processes back only once nothing below it gives children memory.
+            for path in [*inside, self.parent]:
+                with open(os.path.join(path, "cgroup.subtree_control"), "w") as f:
+                    f.write(f"-{self.controller}")
+        for path in inside:
+            self._empty(path)
+        if self.home:
+            give_back(self.parent, self.home, self.controller)
+
+    def _empty(self, path):
         for _ in range(100):
-            _move(_words(os.path.join(self.path, "cgroup.procs")), self.parent)
+            _move(_words(os.path.join(path, "cgroup.procs")), self.parent)
             try:
-                os.rmdir(self.path)
-                break
+                os.rmdir(path)
+                return
             except OSError as exc:
                 # EBUSY: a process forked or was still exiting between the move and the rmdir.
                 if exc.errno != errno.EBUSY:
                     raise
             time.sleep(0.001)
-        else:
-            raise OSError(errno.EBUSY, f"cannot remove {self.path}")
-        if self.home:
-            give_back(self.parent, self.home, self.controller)
+        raise OSError(errno.EBUSY, f"cannot remove {path}")
 
 
 def create(name, mountinfo=None, proc_cgroup=None, ours=()) -> JobCgroup:

@@ -39,10 +39,11 @@ def fake_v2(tmp_path, monkeypatch):
     def mkdir(path, mode=0o777):
         real_mkdir(path, mode)
         Path(path, "cgroup.procs").write_text("")
+        Path(path, "cgroup.subtree_control").write_text("")
         Path(path, "memory.peak").write_text("73400320\n")
 
     def rmdir(path):
-        for name in ("cgroup.procs", "memory.peak"):
+        for name in ("cgroup.procs", "cgroup.subtree_control", "memory.peak"):
             Path(path, name).unlink()
         real_rmdir(path)
     monkeypatch.setattr(os, "mkdir", mkdir)
@@ -151,8 +152,10 @@ def v2_playground(controllers):
         yield play, controller
     finally:
         # Whatever the test left: every process back to the root, every cgroup removed.
-        (play / "cgroup.subtree_control").write_text(f"-{controller}")
-        for cg in [*(p for p in play.iterdir() if p.is_dir()), play]:
+        left = [Path(path) for path, _, _ in os.walk(play, topdown=False)]
+        for cg in left:
+            (cg / "cgroup.subtree_control").write_text(f"-{controller}")
+        for cg in left:
             for pid in (cg / "cgroup.procs").read_text().split():
                 (Path(mountpoint) / "cgroup.procs").write_text(pid)
             cg.rmdir()
@@ -181,11 +184,13 @@ def playground():
         yield found
 
 
-def test_make_room_and_give_back_on_a_live_cgroup2(playground):
+@pytest.mark.parametrize("nested", [False, True])
+def test_make_room_and_give_back_on_a_live_cgroup2(playground, nested):
     """The v2 leaf dance against the kernel, with a domain controller standing in for memory
     where v2 has no memory: logmemory alone in its cgroup moves to a leaf, the job gets a
-    sibling leaf with the controller, and afterwards a process left in the job and logmemory
-    are back where they started, the controller disabled again, both leaves gone."""
+    sibling leaf with the controller, and afterwards a process left in the job (nested: in a
+    cgroup the job made below its own, with the controller enabled for it) and logmemory are
+    back where they started, the controller disabled again, every cgroup gone."""
     play, controller = playground
     script = f"""
 import os, sys, time
@@ -203,9 +208,18 @@ if pid == 0:
     fd = cg.join_fd()
     os.write(fd, b"0")
     os.close(fd)
+    if {nested!r}:
+        os.mkdir(os.path.join(cg.path, "inner"))
+        with open(os.path.join(cg.path, "inner", "cgroup.procs"), "w") as f:
+            f.write("0")
+        with open(os.path.join(cg.path, "cgroup.subtree_control"), "w") as f:
+            f.write("+" + cg.controller)
     time.sleep(30)
     os._exit(0)
-while str(pid) not in open(os.path.join(cg.path, "cgroup.procs")).read().split():
+inner = os.path.join(cg.path, "inner") if {nested!r} else cg.path
+while not os.path.exists(os.path.join(inner, "cgroup.procs")) or \
+        str(pid) not in open(os.path.join(inner, "cgroup.procs")).read().split() or \
+        {nested!r} and cg.controller not in open(os.path.join(cg.path, "cgroup.subtree_control")).read():
     time.sleep(0.001)
 mine = open("/proc/self/cgroup").read().strip().rsplit("/", 1)[1]
 cg.remove()
