@@ -1,4 +1,4 @@
-"""Kernel behaviour the design relies on, measured here rather than assumed (see docs/design.md)."""
+"""Kernel behaviour the design relies on, measured here rather than assumed."""
 
 import os
 import signal
