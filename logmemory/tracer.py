@@ -141,7 +141,10 @@ class Tracer:
                 raise
             except Exception as exc:  # whatever it is, the job must not pay for it
                 self.broken = f"internal error ({type(exc).__name__}: {exc})"
-                self._let_go({pid, *self.tasks, *self.unclaimed, *self.expected})
+                # This event first: it may be the command's start or end. If its task was
+                # resumed before the error, resuming it again fails harmlessly.
+                self._pass_on(pid, status, rusage)
+                self._let_go({*self.tasks, *self.unclaimed, *self.expected} - {pid})
         self.done = True
         for proc in self.procs:  # processes that outlive the command keep running untraced
             self._close_status(proc)
@@ -159,10 +162,17 @@ class Tracer:
             self._pass_on_stop(tid, code >> 8 if code >= 0x100 else 0, signo)
 
     def _pass_on(self, tid, status, rusage):
-        """After a bug of ours: let every task but the command go untraced at its next stop, as
-        without logmemory, and learn how the command ended; nothing more is measured."""
+        """After a bug of ours: let every task but the command's own go untraced at its next
+        stop, as without logmemory, and learn how the command ended; nothing more is measured."""
         if os.WIFSTOPPED(status):
-            self._pass_on_stop(tid, status >> 16, os.WSTOPSIG(status))
+            event = status >> 16
+            if self.top is None and tid == self.child.pid and event in CREATION_EVENTS:
+                # The launcher started the command: that is still ours to follow to its end.
+                try:
+                    self._add_proc(_ptrace.geteventmsg(tid), tid)
+                except OSError:
+                    pass
+            self._pass_on_stop(tid, event, os.WSTOPSIG(status))
         elif self.top is not None and tid == self.top.pid:
             self.top.wait_status = status
             self.result = (status, rusage)
@@ -171,20 +181,30 @@ class Tracer:
             self.result = (status, None)
             self.done = True
 
-    def _pass_on_stop(self, tid, event, sig):
-        top = self.top is not None and tid == self.top.pid
-        group_stop = event == _ptrace.PTRACE_EVENT_STOP and sig in STOP_SIGNALS
-        if top and group_stop:
-            resume, sig = _ptrace.listen, None
-        elif top:
-            if event == 0 and sig in FORWARDED:
-                self.delivered[sig] = (_ptrace.getsiginfo_pid(tid), self.clock())
-            resume, sig = _ptrace.cont, sig if event == 0 else 0
-        else:
-            # Detached in a group-stop, a task stays stopped; a signal being delivered goes on.
-            resume, sig = _ptrace.detach, sig if event == 0 else 0
+    def _of_command(self, tid):
+        """Whether tid is a thread of the command: those stay traced, since one that execs
+        takes over the command's pid and, untraced, would hide how it ends."""
+        if self.top is None:
+            return False
+        if tid == self.top.pid:
+            return True
         try:
-            resume(tid) if sig is None else resume(tid, sig)
+            return procfs.read_ids(tid, self.proc_root)[0] == self.top.pid
+        except LogMemoryError:
+            return False
+
+    def _pass_on_stop(self, tid, event, sig):
+        ours = self._of_command(tid)
+        try:
+            if not ours:
+                # Detached in a group-stop, a task stays stopped; a signal being delivered goes on.
+                _ptrace.detach(tid, sig if event == 0 else 0)
+            elif event == _ptrace.PTRACE_EVENT_STOP and sig in STOP_SIGNALS:
+                _ptrace.listen(tid)
+            else:
+                if event == 0 and sig in FORWARDED and tid == self.top.pid:
+                    self.delivered[sig] = (_ptrace.getsiginfo_pid(tid), self.clock())
+                _ptrace.cont(tid, sig if event == 0 else 0)
         except OSError:
             pass  # resumed already, or gone
 

@@ -1,8 +1,12 @@
 """When the tracer's own parts fail mid-job: the command runs on and its status comes back."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
+
+import pytest
 
 from conftest import ROOT, logmemory_env
 
@@ -103,11 +107,18 @@ int main(int argc, char **argv) { pthread_t t; av = argv; pthread_create(&t, NUL
 """
 
 
-def test_no_task_is_left_behind_by_a_thread_that_execs(tmp_path):
+@pytest.fixture(scope="module")
+def exec_from_thread(tmp_path_factory):
+    """A program whose second thread execs its arguments."""
+    tmp = tmp_path_factory.mktemp("exec_from_thread")
+    (tmp / "x.c").write_text(EXEC_FROM_THREAD_C)
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", str(tmp / "x"), str(tmp / "x.c")], check=True)
+    return str(tmp / "x")
+
+
+def test_no_task_is_left_behind_by_a_thread_that_execs(exec_from_thread):
     """Else a new process that gets the old thread id would be taken for the old process."""
-    (tmp_path / "x.c").write_text(EXEC_FROM_THREAD_C)
-    prog = str(tmp_path / "x")
-    subprocess.run(["gcc", "-O2", "-pthread", "-o", prog, str(tmp_path / "x.c")], check=True)
+    prog = exec_from_thread
     out = traced(f"""
 t = None
 class Tracer(tracer.Tracer):
@@ -122,3 +133,53 @@ print(json.dumps({{"status": run.wait_status, "warnings": list(run.warnings), "u
                   "left": sorted(t.tasks)}}))
 """)
     assert out["status"] == 4 << 8 and out["left"] == []
+
+
+FAIL_AT = """
+real = {target}
+calls = 0
+def failing(*args):
+    global calls
+    calls += 1
+    if calls == {n}:
+        raise RuntimeError("boom")
+    return real(*args)
+{target} = failing
+"""
+
+
+def faulty(target, n, script):
+    """Code that runs sh -c script traced, with target (a dotted name) raising at its nth call."""
+    return FAIL_AT.format(target=target, n=n) + f"""
+argv = [b"sh", b"-c", {script!r}]
+report(tracer.trace(argv, spawn.resolve(argv[0])))
+"""
+
+
+def test_a_bug_as_the_command_ends_keeps_its_status():
+    # The second process to end is the command: a bug while noting its end.
+    out = traced(faulty("tracer.Tracer._close_status", 2, b"/bin/true; exit 5"))
+    assert out["status"] == 5 << 8
+
+
+def test_a_bug_keeps_the_commands_threads_traced(exec_from_thread):
+    """One of them may exec and take over the command's pid; untraced, its end would be lost."""
+    script = f"/bin/true; exec {exec_from_thread} /bin/sh -c 'exit 7'".encode()
+    out = traced(faulty("procfs.read_status_fd", 1, script))
+    assert out["status"] == 7 << 8
+    assert out["warnings"][0].startswith("internal error (RuntimeError: boom)")
+
+
+def test_a_bug_before_the_command_started_still_follows_it():
+    """A bug while the launcher hands over: the command is still the one whose end comes back
+    (a death by signal stays one) and the one that gets the signals sent to logmemory."""
+    out = traced(faulty("tracer.Tracer._on_created", 1, b"kill -TERM $$"))
+    assert out["status"] == signal.SIGTERM
+    code = PRELUDE + faulty("tracer.Tracer._on_created", 1, b"exec sleep 5")
+    p = subprocess.Popen([sys.executable, "-c", code],
+                         env=logmemory_env(), cwd=ROOT, stdout=subprocess.PIPE)
+    time.sleep(0.5)
+    started = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    out = json.loads(p.communicate(timeout=10)[0])
+    assert out["status"] == signal.SIGTERM and time.monotonic() - started < 2
