@@ -52,10 +52,16 @@ def fake_v2(tmp_path, monkeypatch):
     return own, mountinfo, b"0::/user.slice/job.scope\n"
 
 
+def our_cgroup(own, controllers, enabled="", procs=""):
+    """Fill our fake cgroup's interface files."""
+    (own / "cgroup.controllers").write_text(controllers + "\n")
+    (own / "cgroup.subtree_control").write_text(enabled)
+    (own / "cgroup.procs").write_text(procs)
+
+
 def test_v2_job_cgroup_below_our_own(fake_v2):
     own, mountinfo, proc_cgroup = fake_v2
-    (own / "cgroup.controllers").write_text("cpu memory pids\n")
-    (own / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    our_cgroup(own, "cpu memory pids", enabled="cpu memory pids\n")
     cg = cgroup.create("logmemory-1", mountinfo, proc_cgroup)
     assert cg.home is None  # memory is enabled below us already: nothing to move
     assert cg.version == "cgroup2" and cg.path == str(own / "logmemory-1")
@@ -71,8 +77,7 @@ def test_v2_job_cgroup_below_our_own(fake_v2):
 
 def test_v2_without_memory_delegated_gives_the_reason(fake_v2):
     own, mountinfo, proc_cgroup = fake_v2
-    (own / "cgroup.controllers").write_text("cpu pids\n")
-    (own / "cgroup.subtree_control").write_text("cpu pids\n")
+    our_cgroup(own, "cpu pids", enabled="cpu pids\n")
     with pytest.raises(cgroup.Unavailable, match=r"no memory controller for "
                                                  r"/user.slice/job.scope \(cgroup.controllers\)"):
         cgroup.create("logmemory-1", mountinfo, proc_cgroup)
@@ -80,9 +85,7 @@ def test_v2_without_memory_delegated_gives_the_reason(fake_v2):
 
 def test_v2_moves_logmemory_to_a_leaf_to_enable_memory_below(fake_v2):
     own, mountinfo, proc_cgroup = fake_v2
-    (own / "cgroup.controllers").write_text("cpu memory pids\n")
-    (own / "cgroup.subtree_control").write_text("")
-    (own / "cgroup.procs").write_text("41\n42\n")
+    our_cgroup(own, "cpu memory pids", procs="41\n42\n")
     cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[41, 42])
     assert cg.home == str(own / "logmemory-42-self")
     assert (own / "logmemory-42-self" / "cgroup.procs").read_text() == "42"  # each pid written
@@ -96,9 +99,7 @@ def test_v2_moves_logmemory_to_a_leaf_to_enable_memory_below(fake_v2):
 def test_v2_moves_only_those_of_ours_that_are_in_our_cgroup(fake_v2):
     """The bootloader may sit elsewhere (moved by a supervisor): it is left there."""
     own, mountinfo, proc_cgroup = fake_v2
-    (own / "cgroup.controllers").write_text("memory\n")
-    (own / "cgroup.subtree_control").write_text("")
-    (own / "cgroup.procs").write_text("42\n")
+    our_cgroup(own, "memory", procs="42\n")
     cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42, 99])
     assert (own / "logmemory-42-self" / "cgroup.procs").read_text() == "42"
     cg.remove()
@@ -106,9 +107,7 @@ def test_v2_moves_only_those_of_ours_that_are_in_our_cgroup(fake_v2):
 
 def test_v2_shared_cgroup_gives_the_reason(fake_v2):
     own, mountinfo, proc_cgroup = fake_v2
-    (own / "cgroup.controllers").write_text("memory\n")
-    (own / "cgroup.subtree_control").write_text("")
-    (own / "cgroup.procs").write_text("7\n42\n")
+    our_cgroup(own, "memory", procs="7\n42\n")
     with pytest.raises(cgroup.Unavailable, match=r"also holds other processes \(1\).*systemd-run"):
         cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
     assert sorted(p.name for p in own.iterdir()) == [
