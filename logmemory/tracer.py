@@ -146,8 +146,11 @@ class Tracer:
                 self._pass_on(pid, status, rusage)
                 self._let_go({*self.tasks, *self.unclaimed, *self.expected} - {pid})
         self.done = True
-        for proc in self.procs:  # processes that outlive the command keep running untraced
-            self._close_status(proc)
+        try:
+            for proc in self.procs:  # processes that outlive the command keep running untraced
+                self._close_status(proc)
+        except Exception as exc:  # the command has ended: how must still come back
+            self.broken = self.broken or f"internal error ({type(exc).__name__}: {exc})"
 
     def _let_go(self, tids):
         """After a bug of ours: release whichever of tids sits in a ptrace stop (the kernel says
