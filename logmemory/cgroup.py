@@ -83,6 +83,12 @@ def _candidates(mountinfo: bytes, proc_cgroup: bytes):
     return found
 
 
+def _control(cgroup_dir, change):
+    """Enable (+name) or disable (-name) a controller for a v2 cgroup's children."""
+    with open(os.path.join(cgroup_dir, "cgroup.subtree_control"), "w") as f:
+        f.write(change)
+
+
 def _move(pids, cgroup_dir):
     for pid in pids:
         try:
@@ -110,8 +116,7 @@ def make_room(own, leaf, ours, controller="memory"):
         raise Unavailable(f"cgroup v2: cannot create {leaf}: {exc.strerror}") from exc
     try:
         _move(sorted(mine), leaf)
-        with open(os.path.join(own, "cgroup.subtree_control"), "w") as f:
-            f.write(f"+{controller}")
+        _control(own, f"+{controller}")
     except OSError as exc:
         give_back(own, leaf, controller)
         raise Unavailable(f"cgroup v2: cannot enable {controller} below {own}: {exc.strerror}") from exc
@@ -120,8 +125,7 @@ def make_room(own, leaf, ours, controller="memory"):
 def give_back(own, leaf, controller="memory"):
     """Disable the controller below our cgroup again, so that it may hold processes, and bring
     ours back from their leaf."""
-    with open(os.path.join(own, "cgroup.subtree_control"), "w") as f:
-        f.write(f"-{controller}")
+    _control(own, f"-{controller}")
     _move(_words(os.path.join(leaf, "cgroup.procs")), own)
     os.rmdir(leaf)
 
@@ -155,10 +159,10 @@ class JobCgroup:
         started, then delete them all."""
         inside = [path for path, _, _ in os.walk(self.path, topdown=False)]  # deepest first
         if self.home:
-            # Our cgroup takes processes back only once nothing below it gives children memory.
+            # Our cgroup takes processes back only once nothing below it gives children memory
+            # (give_back() below says so for our cgroup again, harmlessly).
             for path in [*inside, self.parent]:
-                with open(os.path.join(path, "cgroup.subtree_control"), "w") as f:
-                    f.write(f"-{self.controller}")
+                _control(path, f"-{self.controller}")
         for path in inside:
             self._empty(path)
         if self.home:

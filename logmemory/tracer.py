@@ -430,10 +430,11 @@ class Tracer:
             proc.cmd = None  # a later exit stop that may need it reads it again
 
     def _may_need_cmd(self, st):
-        """Whether this read could make its process the tree's largest, whose command is named;
-        a process reaped earlier with as large a VmHWM would be named instead."""
-        if self.all_cmdlines:
-            return True
+        """Whether this read could make its process the tree's largest, whose command is named."""
+        return self.all_cmdlines or self._beats_biggest(st)
+
+    def _beats_biggest(self, st):
+        """VmHWM above that of every process reaped so far (one reaped earlier wins ties)."""
         biggest = self.biggest.status.vmhwm_kb if self.biggest else -1
         return st.vmhwm_kb is not None and st.vmhwm_kb > biggest
 
@@ -456,8 +457,7 @@ class Tracer:
                     if self.tasks.get(stale) is proc:
                         del self.tasks[stale]
                 proc.tids.clear()
-                if proc.status and proc.status.vmhwm_kb is not None and (
-                        self.biggest is None or proc.status.vmhwm_kb > self.biggest.status.vmhwm_kb):
+                if proc.status and self._beats_biggest(proc.status):
                     self.biggest = proc
                 if proc is self.top:
                     self.result = (status, rusage)
