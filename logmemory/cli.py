@@ -4,8 +4,8 @@ import errno
 import os
 import sys
 
-from logmemory import exitcodes, spawn, tracer, writer
-from logmemory.errors import CannotRun, LogMemoryError
+from logmemory import _signals, exitcodes, logfile, spawn, tracer, writer
+from logmemory.errors import CannotRun, Interrupted, LogMemoryError
 
 USAGE = "Usage: logmemory -o LOGFILE [OPTION]... [--] COMMAND [ARG]..."
 
@@ -125,9 +125,17 @@ def version():
 
 
 def _say(message):
-    if sys.stderr is not None:  # None when we were started with descriptor 2 closed
-        sys.stderr.write(f"logmemory: {message}\n")
-        sys.stderr.flush()
+    """One line on stderr; a stderr that cannot take it (closed, full, a broken pipe) is no
+    reason to change how logmemory ends."""
+    _to_stderr(f"logmemory: {message}\n".encode())
+
+
+def _to_stderr(data):
+    try:
+        os.write(2, data)
+        return True
+    except OSError:
+        return False
 
 
 def _open(path, flags, what):
@@ -137,64 +145,77 @@ def _open(path, flags, what):
         raise LogMemoryError(f"cannot open {what} '{path}': {exc.strerror}") from None
 
 
-def _write(fd, path, data):
-    """Append data; if that fails, the record must not be lost: it goes to stderr instead."""
+def _write(fd, path, data, append=True):
+    """Write the record whole or not at all; if it cannot go there, it goes to stderr instead."""
     try:
-        writer.append(fd, data)
+        (logfile.append if append else logfile.replace)(fd, data)
     except OSError as exc:
         _say(f"cannot write to '{path}': {exc.strerror or exc}; the record follows")
-        if sys.stderr is not None:
-            sys.stderr.buffer.write(data)
-            sys.stderr.flush()
+        _to_stderr(data)
+
+
+def _print(text):
+    """--help and --version: a stdout that cannot take them is an error of ours (exit 1)."""
+    try:
+        data = text.encode()
+        while data:
+            data = data[os.write(1, data):]
+    except OSError as exc:
+        _say(f"write error: {exc.strerror}")
+        os._exit(1)
+    os._exit(0)
 
 
 def main(args=None):
     """Entry point; the only place that exits."""
+    # First: from here on a signal for logmemory waits for us, whatever moment it comes.
+    _signals.hold()
     args = sys.argv[1:] if args is None else args
     try:
         settings = parse(args)
     except UsageError as exc:
         _say(str(exc))
-        if sys.stderr is not None:
-            sys.stderr.write("Try 'logmemory --help' for more information.\n")
-        sys.exit(exitcodes.FAILURE)
+        _to_stderr(b"Try 'logmemory --help' for more information.\n")
+        os._exit(exitcodes.FAILURE)
     if settings["help"]:
-        sys.stdout.write(HELP)
-        sys.exit(0)
+        _print(HELP)
     if settings["version"]:
-        sys.stdout.write(f"logmemory {version()}\n")
-        sys.exit(0)
+        _print(f"logmemory {version()}\n")
     argv = [os.fsencode(a) for a in settings["command"]]
+    log_fd = record_fd = None
     try:
         # Either may be descriptor 0 when we were started with stdin closed.
         log_fd = _open(settings["output"], os.O_APPEND, "log file") if settings["output"] else None
-        record_fd = _open(settings["record"], os.O_TRUNC, "record file") if settings["record"] \
-            else None
+        record_fd = _open(settings["record"], 0, "record file") if settings["record"] else None
         path = spawn.resolve(argv[0])
         if not settings["no-trace"] and spawn.loses_privileges(path):
             _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
                  "it runs without those privileges (use --no-trace)")
+        json_needed = settings["record"] or settings["format"] == "json"
+        if json_needed:
+            import json  # noqa: F401 (now, while descriptors are sure to be there)
         run = tracer.trace(argv, path, trace=not settings["no-trace"],
                            follow=not settings["no-follow"], wait_all=settings["wait-all"],
                            sample_ms=settings["sample"],
                            # Text and legacy records name one process; JSON and --per-process all.
-                           all_cmdlines=bool(settings["record"] or settings["per-process"]
-                                             or settings["format"] == "json"),
+                           all_cmdlines=bool(json_needed or settings["per-process"]),
                            relay_pid=os.getppid() if getattr(sys, "frozen", False) else None)
-    except CannotRun as exc:
+    except (CannotRun, Interrupted, LogMemoryError) as exc:
         _say(str(exc))
-        sys.exit(exitcodes.NOT_FOUND if exc.errno == errno.ENOENT else exitcodes.CANNOT_EXECUTE)
-    except LogMemoryError as exc:
-        _say(str(exc))
-        sys.exit(exitcodes.FAILURE)
+        if record_fd is not None:
+            _write(record_fd, settings["record"], writer.not_run(argv, str(exc)), append=False)
+        if isinstance(exc, Interrupted):
+            os._exit(exitcodes.die_like(exc.sig))
+        if isinstance(exc, CannotRun):
+            os._exit(exitcodes.NOT_FOUND if exc.errno == errno.ENOENT
+                     else exitcodes.CANNOT_EXECUTE)
+        os._exit(exitcodes.FAILURE)
     for warning in run.warnings:
         _say(f"warning: {warning}")
     if log_fd is not None:
-        _write(log_fd, settings["output"], writer.render(run, settings["format"], settings["per-process"]))
+        _write(log_fd, settings["output"],
+               writer.render(run, settings["format"], settings["per-process"]))
     if record_fd is not None:
-        _write(record_fd, settings["record"], writer.render(run, "json"))
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
+        _write(record_fd, settings["record"], writer.render(run, "json"), append=False)
     # os._exit: nothing is left to clean up, and interpreter shutdown costs milliseconds per job.
     os._exit(exitcodes.die_like(run.wait_status))

@@ -1,5 +1,7 @@
 """Domain errors raised below the CLI; only cli.py turns them into exit codes."""
 
+from logmemory.signames import name
+
 
 class LogMemoryError(Exception):
     """A failure of logmemory itself (exit status 125)."""
@@ -23,3 +25,11 @@ class AccessDenied(LogMemoryError):
 
 class Unreadable(LogMemoryError):
     """/proc could not be read for another reason (out of file descriptors, of memory)."""
+
+
+class Interrupted(LogMemoryError):
+    """A fatal signal reached logmemory before the command started: it was not started."""
+
+    def __init__(self, sig):
+        super().__init__(f"{name(sig)} received before the command started: it was not run")
+        self.sig = sig

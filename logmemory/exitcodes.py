@@ -2,7 +2,10 @@
 
 import os
 import resource
-import signal
+
+from logmemory import _ptrace, _signals
+
+PR_SET_DUMPABLE = 4
 
 # Wrapper convention shared with env(1), nice(1), timeout(1):
 FAILURE = 125          # logmemory itself failed: bad usage, log not writable
@@ -29,16 +32,17 @@ def die_like(status):
     """End this process the way the command ended: re-raise its fatal signal, else return its code."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        # Our own core file would overwrite or accompany the command's, and mean nothing.
+        # Our own core file would overwrite or accompany the command's, and mean nothing;
+        # RLIMIT_CORE does not stop a core_pattern pipe, not being dumpable does.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _ptrace.libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         try:
-            if sig != signal.SIGKILL:
-                signal.signal(sig, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
-            # raise() targets this thread, where sig is unblocked; a process-wide kill() could
-            # be taken by the tracer's signal thread, which waits for the same signals.
-            signal.raise_signal(sig)
-        except (OSError, ValueError):
-            pass  # glibc keeps 32 and 33 for itself: 128+n below
-
+            if sig != _signals.SIGKILL:
+                _signals.set_handler(sig, _signals.SIG_DFL)
+            _signals.sigprocmask(_signals.SIG_UNBLOCK, _signals.mask_of([sig]))
+            # To this thread, where sig is unblocked: a process-wide kill() could be taken by
+            # the signal thread, which waits for the same signals.
+            _signals.raise_here(sig)
+        except OSError:
+            pass  # 128+n below
     return from_wait(status)

@@ -1,8 +1,9 @@
 """The measurement of one run: plain frozen data, no I/O."""
 
 import os
-import signal
 import time
+
+from logmemory.signames import name as signal_name  # noqa: F401 (writer uses it)
 from collections import namedtuple
 
 _FIELDS = [
@@ -58,12 +59,6 @@ def _exit(status):
         return {"exit_code": None, "signal": signal_name(os.WTERMSIG(status))}
     return {"exit_code": os.WEXITSTATUS(status), "signal": None}
 
-
-def signal_name(sig):
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"SIG{sig}"
 
 
 class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))):

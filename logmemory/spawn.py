@@ -2,13 +2,13 @@
 
 import errno
 import os
-import signal
+import resource
 import stat
 import time
 from collections import namedtuple
 
-from logmemory import _ptrace, procfs
-from logmemory.errors import CannotRun, LogMemoryError
+from logmemory import _ptrace, _signals, procfs
+from logmemory.errors import CannotRun, Interrupted, LogMemoryError
 
 # The command is forked by a small shell rather than by this Python process: the kernel counts
 # the pages a child inherits at fork in its ru_maxrss, and a Python parent would give every
@@ -16,9 +16,11 @@ from logmemory.errors import CannotRun, LogMemoryError
 # given and runs the command with execvp semantics even when its name is a shell builtin.
 # The shell's own stderr goes to /dev/null: dash reports a child killed by a signal
 # ("Terminated") while the command's redirections are in place, so the command runs in a
-# subshell that execs it, and gets the caller's stderr back from a spare descriptor N.
-LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n(exec "$@" 2>&{n} {n}>&-)\nexit'
-LAUNCH_SCRIPT_NO_STDERR = 'exec 2>/dev/null\n(exec "$@" 2>&-)\nexit'
+# subshell that execs it, and gets the caller's stderr back from a spare descriptor N (dash
+# knows descriptors 0-9 only). Only `exec` redirects: dash saves a descriptor it redirects for
+# one command at 10 or above, which a low descriptor limit refuses.
+LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n(exec 2>&{n} {n}>&-; exec "$@")\nexit'
+LAUNCH_SCRIPT_NO_STDERR = 'exec 2>/dev/null\n(exec 2>&-; exec "$@")\nexit'
 
 # What dash does to the environment it passes on: it sets these (PWD even when absent) and
 # drops variables whose names are not shell names (bash's exported functions). env(1) puts
@@ -27,7 +29,7 @@ LAUNCH_SCRIPT_NO_STDERR = 'exec 2>/dev/null\n(exec "$@" 2>&-)\nexit'
 _SHELL_SETS = (b"PWD", b"IFS", b"OPTIND", b"PPID")
 
 # Python ignores these at start-up; a command must not inherit that.
-_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+_RESET_SIGNALS = (_signals.SIGPIPE, _signals.SIGXFSZ)
 
 LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
@@ -77,12 +79,12 @@ def _is_shell_name(name):
     return name[:1] not in b"0123456789" and name.replace(b"_", b"a").isalnum()
 
 
-def _launcher_argv(argv):
+def _launcher_argv(argv, fd_limit):
     env = next((e for e in (b"/usr/bin/env", b"/bin/env") if os.access(e, os.X_OK)), None)
     if env is None:
         return None
     if _open(2):
-        spare = next((fd for fd in range(3, 10) if not _open(fd)), None)
+        spare = next((fd for fd in range(3, min(10, fd_limit)) if not _open(fd)), None)
         if spare is None:
             return None
         script = LAUNCH_SCRIPT.format(n=spare).encode()
@@ -98,13 +100,11 @@ def _launcher_argv(argv):
     return [b"/bin/sh", b"-c", script, b"logmemory", env, *unset, b"--", *restore, *argv]
 
 
-def _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd):
+def _exec_child(go_r, err_w, chld, argv, path, launcher, join_fd):
     """In the forked child: wait for the go byte, restore signals, exec; report errno on failure."""
     try:
-        how = os.read(go_r, 1)
-        for sig in _RESET_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
+        how = os.read(go_r, 1) if go_r is not None else b"U"
+        _restore_signals(chld)
         if join_fd is not None:
             # Last, so that little of this Python copy is charged to the job before exec.
             os.write(join_fd, b"0")
@@ -112,9 +112,23 @@ def _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd):
             os.execv(launcher[0], launcher)
         os.execv(path, argv)
     except OSError as exc:
-        os.write(err_w, exc.errno.to_bytes(4, "little"))
+        if err_w is not None:
+            os.write(err_w, exc.errno.to_bytes(4, "little"))
+        else:  # no pipe to report through: say it here, with the code we would have used
+            os.write(2, f"logmemory: cannot run '{os.fsdecode(argv[0])}': {exc.strerror}\n"
+                     .encode())
+            os._exit(127 if exc.errno == errno.ENOENT else 126)
     finally:
         os._exit(127)
+
+
+def _restore_signals(chld):
+    """What the command inherits: the caller's mask and SIGCHLD disposition, default actions."""
+    for sig in _RESET_SIGNALS:
+        _signals.set_handler(sig, _signals.SIG_DFL)
+    if chld.handler == _signals.SIG_IGN:
+        _signals.set_handler(_signals.SIGCHLD, _signals.SIG_IGN)
+    _signals.sigprocmask(_signals.SIG_SETMASK, _signals.caller_mask)
 
 
 def loses_privileges(path) -> bool:
@@ -144,18 +158,31 @@ def become_subreaper():
         raise LogMemoryError("cannot become a subreaper (prctl PR_SET_CHILD_SUBREAPER)")
 
 
-def start(argv, path, saved_mask, trace=True, join_fd=None) -> Child:
+def start(argv, path, trace=True, join_fd=None) -> Child:
     """Fork and exec argv (path resolved by resolve()); when trace, seize the child first.
 
-    The child moves itself into a cgroup through join_fd just before it execs."""
-    launcher = _launcher_argv(argv) if trace else None
-    go_r, go_w = os.pipe()
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    The child moves itself into a cgroup through join_fd just before it execs. A fatal signal
+    that arrived for logmemory before the command could start stops it here: Interrupted."""
+    # An ignored SIGCHLD (inherited across exec) would have the kernel reap our children
+    # itself; the command gets the caller's disposition back.
+    chld = _signals.set_handler(_signals.SIGCHLD, _signals.SIG_DFL)
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    launcher = _launcher_argv(argv, fd_limit) if trace else None
+    try:
+        go_r, go_w = os.pipe()
+    except OSError as exc:
+        return _start_bare(argv, path, chld, join_fd, exc)
+    try:
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    except OSError as exc:
+        os.close(go_r)
+        os.close(go_w)
+        return _start_bare(argv, path, chld, join_fd, exc)
     pid = os.fork()
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
-        _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd)
+        _exec_child(go_r, err_w, chld, argv, path, launcher, join_fd)
     os.close(go_r)
     os.close(err_w)
     trace_error = None
@@ -174,9 +201,31 @@ def start(argv, path, saved_mask, trace=True, join_fd=None) -> Child:
             floor = procfs.read_status(pid).vmhwm_kb
         except LogMemoryError:
             pass
+    _stop_if_interrupted(pid)
     os.write(go_w, b"T" if traced else b"U")
     os.close(go_w)
     return Child(pid, traced, floor, err_r, trace_error)
+
+
+def _start_bare(argv, path, chld, join_fd, exc):
+    """Too few descriptors for our pipes: start the command untraced all the same."""
+    pid = os.fork()
+    if pid == 0:
+        _exec_child(None, None, chld, argv, path, None, join_fd)
+    return Child(pid, False, None, None, f"not traced: too few file descriptors ({exc.strerror})")
+
+
+def _stop_if_interrupted(pid):
+    """Before the go byte: a fatal signal sent to logmemory means the command must not start."""
+    pending = _signals.sigpending() & _signals.mask_of(_signals.FATAL)
+    if not pending:
+        return
+    info = _signals.sigtimedwait(pending, 0)
+    if info is None:
+        return
+    os.kill(pid, _signals.SIGKILL)
+    os.waitpid(pid, 0)
+    raise Interrupted(info.si_signo)
 
 
 def reap(child: Child, timeout=0.2):
@@ -195,5 +244,7 @@ def reap(child: Child, timeout=0.2):
 
 def exec_error(child: Child):
     """The errno the child reported if its exec failed, else None."""
+    if child.error_fd is None:
+        return None
     data = os.read(child.error_fd, 4)
     return int.from_bytes(data, "little") if data else None

@@ -1,24 +1,13 @@
 """Run a command under ptrace and collect its memory figures; wakes only on process events."""
 
-import _thread
 import os
 import resource
-import signal
 import time
 
-from logmemory import _ptrace, cgroup, procfs, spawn
+from logmemory import _ptrace, _signals, cgroup, procfs, spawn, stops
 from logmemory.errors import CannotRun, LogMemoryError, ProcessGone
 from logmemory.record import ProcessRecord, Run, Tree
-
-# Signals sent to logmemory that the command should get instead.
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-             signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT)
-STOP_SIGNALS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
-# What a terminal sends to its foreground process group (si_code SI_KERNEL).
-TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGQUIT, signal.SIGHUP}
-SI_KERNEL = 0x80
-# How long a signal sent to our whole process group may take to show in the command.
-GROUP_SIGNAL_WAIT = 0.05
+from logmemory.relay import Relay
 
 # No PTRACE_O_TRACESYSGOOD and never PTRACE_SYSCALL: the command runs at full speed between
 # process events. TRACECLONE gives us every thread's exit stop, where a late peak shows. No
@@ -28,7 +17,6 @@ FOLLOW_OPTIONS = TOP_OPTIONS | _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRA
 # Programs that trace their own children: a process has one tracer, so theirs must not be us.
 # (A job that runs another such program needs --no-follow.)
 DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server", b"rr", b"proot"}
-CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK, _ptrace.PTRACE_EVENT_CLONE}
 # Descriptors left free for everything else (log, record, cgroup, /proc reads at exit stops)
 # when status files are opened ahead, one per live process.
 FD_RESERVE = 64
@@ -78,7 +66,10 @@ class Proc:
 
 
 class Tracer:
-    """Event loop over the traced tasks of one command and, when following, its descendants."""
+    """Event loop over the traced tasks of one command and, when following, its descendants.
+
+    Every stop that wait4() reports gets its restart in the same iteration (see run()): no task
+    ever waits in a stop for an event that may not come."""
 
     def __init__(self, child: spawn.Child, clock, started, follow=True, wait_all=False,
                  sample_ms=None, proc_root="/proc", job_cgroup=None, relay_pid=None,
@@ -88,10 +79,8 @@ class Tracer:
         self.started = started
         self.follow = follow
         self.wait_all = wait_all
-        self.sample_s = sample_ms / 1000 if sample_ms else None
         self.proc_root = proc_root
         self.job_cgroup = job_cgroup
-        self.relay_pid = relay_pid
         # Without it only the largest process's command line is kept (read when it may be that).
         self.all_cmdlines = all_cmdlines
         self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
@@ -99,20 +88,21 @@ class Tracer:
         self.cmd_error = None        # the same for a command line
         self.broken = None           # a bug of ours met while tracing; the job goes on without it
         self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE - _open_fds()
-        self.tty_signal_at = {}      # signal -> when a terminal last sent it to our process group
-        self.delivered = {}          # signal -> (sender pid, when) it last reached the command
         self.top = None
         self.tasks = {}              # live traced tid -> its Proc
         self.procs = []              # every process seen, in order of creation
-        self.unclaimed = set()       # new tasks whose first stop came before their creation event
-        self.expected = {}           # new task -> what to do at its first stop, still to come
+        self.expected = {}           # new task -> how to start it at its first stop, still to come
         self.result = None           # (wait status, rusage) of the command
         self.done = False
         self.exit_stop_seen = False
         self.not_followed = set()    # debuggers whose children we left to them
         self.sampled_peak_kb = None
+        self.open_next = None        # a new process whose status to open once it runs
+        self.relay = Relay(clock, relay_pid, self._sample if sample_ms else None,
+                           sample_ms / 1000 if sample_ms else None)
         if not child.traced:
             self._add_proc(child.pid, os.getpid())
+            self.relay.command_started([child.pid])
 
     def now(self):
         return self.clock() - self.started
@@ -121,106 +111,97 @@ class Tracer:
         """Wait for events until the command (with --wait-all, the whole tree) ends."""
         # Signals and sampling get a thread of their own, so that this one can sleep in wait4()
         # and pay one system call per process event.
-        _thread.start_new_thread(self._signal_loop, ())
-        while not self.done:
-            try:
-                pid, status, rusage = os.wait4(-1, _ptrace.WALL)
-            except ChildProcessError:
-                if self.result is None:
-                    raise LogMemoryError("lost track of the command (no children left)") from None
-                break
-            if self.broken:
-                self._pass_on(pid, status, rusage)
-                continue
-            try:
-                if os.WIFSTOPPED(status):
-                    self._on_stop(pid, status)
-                else:
-                    self._on_gone(pid, status, rusage)
-            except LogMemoryError:
-                raise
-            except Exception as exc:  # whatever it is, the job must not pay for it
-                self.broken = f"internal error ({type(exc).__name__}: {exc})"
-                # This event first: it may be the command's start or end. If its task was
-                # resumed before the error, resuming it again fails harmlessly.
-                self._pass_on(pid, status, rusage)
-                self._let_go({*self.tasks, *self.unclaimed, *self.expected} - {pid})
-        self.done = True
+        self.relay.start()
+        try:
+            self._loop()
+        finally:
+            self.relay.stop()
         try:
             for proc in self.procs:  # processes that outlive the command keep running untraced
                 self._close_status(proc)
         except Exception as exc:  # the command has ended: how must still come back
             self.broken = self.broken or f"internal error ({type(exc).__name__}: {exc})"
 
-    def _let_go(self, tids):
-        """After a bug of ours: release whichever of tids sits in a ptrace stop (the kernel says
-        which and why), as _pass_on does."""
-        for tid in tids:
+    def _loop(self):
+        while not self.done:
             try:
-                signo, code, _ = _ptrace.getsiginfo(tid)
-            except OSError:
-                continue  # running, or gone
-            # A ptrace event stop has si_code SIGTRAP | event << 8; a signal's own codes are
-            # below 0x100.
-            self._pass_on_stop(tid, code >> 8 if code >= 0x100 else 0, signo)
+                tid, status, rusage = os.wait4(-1, _ptrace.WALL)
+            except ChildProcessError:
+                if self.result is None:
+                    raise LogMemoryError("lost track of the command (no children left)") from None
+                return
+            ev = stops.decode(tid, status, rusage)
+            restart = None
+            try:
+                restart = self._pass_on(ev) if self.broken else self._handle(ev)
+            except LogMemoryError:
+                raise
+            except Exception as exc:  # whatever it is, the job must not pay for it
+                self.broken = f"internal error ({type(exc).__name__}: {exc})"
+                restart = self._pass_on(ev)
+            finally:
+                if stops.is_stop(ev):  # the invariant: this stop ends here, whatever happened
+                    stops.apply(tid, restart or stops.default_restart(ev))
+            if self.open_next is not None:
+                self._open_status(self.open_next)
 
-    def _pass_on(self, tid, status, rusage):
-        """After a bug of ours: let every task but the command's own go untraced at its next
-        stop, as without logmemory, and learn how the command ended; nothing more is measured."""
-        if os.WIFSTOPPED(status):
-            event = status >> 16
-            if self.top is None and tid == self.child.pid and event in CREATION_EVENTS:
-                # The launcher started the command: that is still ours to follow to its end.
-                try:
-                    self._add_proc(_ptrace.geteventmsg(tid), tid)
-                except OSError:
-                    pass
-            self._pass_on_stop(tid, event, os.WSTOPSIG(status))
-        elif self.top is not None and tid == self.top.pid:
-            self.top.wait_status = status
-            self.result = (status, rusage)
-            self.done = True  # even with --wait-all: the rest of the job is no longer traced
-        elif self.top is None and tid == self.child.pid:
-            self.result = (status, None)
-            self.done = True
+    def _handle(self, ev):
+        """Note what the event tells; the restart it calls for (None: as if untraced)."""
+        kind = type(ev)
+        if kind is stops.ExitStop:
+            self._on_exit_stop(ev.tid)
+        elif kind is stops.CreationStop:
+            return self._on_created(ev.tid, _ptrace.geteventmsg(ev.tid))
+        elif kind is stops.NewTaskStop:
+            return self._on_new_task(ev.tid)
+        elif kind is stops.SignalStop:
+            self._note_delivery(ev)
+        elif kind is stops.Exited:
+            self._on_gone(ev.tid, ev.status, ev.rusage)
+        return None
+
+    def _note_delivery(self, ev):
+        proc = self.tasks.get(ev.tid)
+        if proc is not None and proc is self.top:
+            # Any thread of the command: one whose main thread has exited takes signals there.
+            try:
+                self.relay.delivered_to_command(ev.sig, _ptrace.getsiginfo_pid(ev.tid))
+            except OSError:
+                pass
+
+    def _pass_on(self, ev):
+        """After a bug of ours: every task but the command's own goes untraced at its next stop,
+        as without logmemory, and we learn how the command ended; nothing more is measured."""
+        if isinstance(ev, stops.Exited):
+            if self.top is not None and ev.tid == self.top.pid:
+                self.top.wait_status = ev.status
+                self.result = (ev.status, ev.rusage)
+                self.done = True  # even with --wait-all: the rest of the job is no longer traced
+            elif self.top is None and ev.tid == self.child.pid:
+                self.result = (ev.status, None)
+                self.done = True
+            return None
+        if isinstance(ev, stops.CreationStop) and self.top is None and ev.tid == self.child.pid:
+            # The launcher started the command: that is still ours to follow to its end.
+            self._add_proc(_ptrace.geteventmsg(ev.tid), ev.tid)
+            self.relay.command_started([self.top.pid])
+        if self._of_command(ev.tid):
+            if isinstance(ev, stops.SignalStop):
+                self._note_delivery(ev)
+            return None
+        return stops.Detach(ev.sig if isinstance(ev, stops.SignalStop) else 0)
 
     def _of_command(self, tid):
         """Whether tid is a thread of the command: those stay traced, since one that execs
         takes over the command's pid and, untraced, would hide how it ends."""
         if self.top is None:
             return False
-        if tid == self.top.pid:
+        if tid == self.top.pid or self.tasks.get(tid) is self.top:
             return True
         try:
             return procfs.read_ids(tid, self.proc_root)[0] == self.top.pid
         except LogMemoryError:
             return False
-
-    def _pass_on_stop(self, tid, event, sig):
-        ours = self._of_command(tid)
-        try:
-            if not ours:
-                # Detached in a group-stop, a task stays stopped; a signal being delivered goes on.
-                _ptrace.detach(tid, sig if event == 0 else 0)
-            elif event == _ptrace.PTRACE_EVENT_STOP and sig in STOP_SIGNALS:
-                _ptrace.listen(tid)
-            else:
-                if event == 0 and sig in FORWARDED and tid == self.top.pid:
-                    self.delivered[sig] = (_ptrace.getsiginfo_pid(tid), self.clock())
-                _ptrace.cont(tid, sig if event == 0 else 0)
-        except OSError:
-            pass  # resumed already, or gone
-
-    def _signal_loop(self):
-        """Second thread: forward the signals sent to us; sample the job's RSS if asked."""
-        if self.sample_s:
-            self._sample()
-        while not self.done:
-            info = signal.sigtimedwait(FORWARDED, self.sample_s or 0.5)
-            if info is not None:
-                self._forward(info)
-            if self.sample_s:
-                self._sample()
 
     def _add_proc(self, pid, ppid):
         proc = Proc(pid, ppid, self.now())
@@ -246,123 +227,55 @@ class Tracer:
                 pass
         self.sampled_peak_kb = max(total, self.sampled_peak_kb or 0)
 
-    def _forward(self, info):
-        """Pass a signal sent to us on to the command, unless the command got it already."""
-        signo = info.si_signo
-        # A terminal's ^C, ^\ or hangup went to the whole foreground process group, the
-        # command included.
-        if info.si_code == SI_KERNEL and signo in TERMINAL_SIGNALS:
-            self.tty_signal_at[signo] = self.clock()
-            return
-        while self.top is None and not self.done:
-            time.sleep(0.001)  # the launcher has not started the command yet
-        # kill(-pgrp) reaches the command directly too: its signal-delivery stop shows it. The
-        # one-file binary's bootloader (relay_pid) passes on every signal it gets, so its copy
-        # is a duplicate whoever sent the original.
-        relayed = info.si_pid == self.relay_pid
-        if relayed and self.clock() - self.tty_signal_at.pop(signo, -1.0) < 0.5:
-            return
-        deadline = self.clock() + GROUP_SIGNAL_WAIT
-        while True:
-            sender, at = self.delivered.get(signo, (None, -1.0))
-            if (relayed or sender == info.si_pid) and self.clock() - at < 0.5:
-                return
-            if self.clock() >= deadline:
-                break
-            time.sleep(0.002)
-        if self.top is not None and self.top.wait_status is None:
-            targets = [self.top.pid]
-        else:
-            # --wait-all after the command ended: the signal is for what is left of the job.
-            targets = [p.pid for p in list(self.tasks.values()) if p.wait_status is None]
-        for pid in set(targets):
-            try:
-                os.kill(pid, signo)
-            except ProcessLookupError:
-                pass
+    def _on_created(self, parent, new):
+        """A traced task forked, vforked or cloned: decide now how its child starts."""
+        if new not in self.tasks:  # else its first stop came first, and it was claimed then
+            self.expected[new] = self._adopt(new, parent, self.tasks.get(parent), thread=None)
+        if parent == self.child.pid and self.top is not None and self.top.pid == new:
+            return stops.Detach(0)  # the launcher has started the command: it is done
+        return None
 
-    def _on_stop(self, tid, status):
-        sig = os.WSTOPSIG(status)
-        event = status >> 16
+    def _on_new_task(self, tid):
+        """A task's first stop: start it as decided at its creation, or, where its creation
+        event has not come yet (its parent may have died first), as /proc says it was made."""
+        if tid in self.expected:
+            return self._start(tid, self.expected.pop(tid))
+        if tid in self.tasks:
+            return None  # not a first stop: woken from a PTRACE_LISTEN
         try:
-            if event == _ptrace.PTRACE_EVENT_EXIT:
-                self._on_exit_stop(tid)
-            elif event in CREATION_EVENTS:
-                self._on_created(tid, _ptrace.geteventmsg(tid), event)
-                return
-            elif event == _ptrace.PTRACE_EVENT_STOP:
-                if sig in STOP_SIGNALS:
-                    # Group-stop: stay stopped until SIGCONT, as without a tracer.
-                    _ptrace.listen(tid)
-                    return
-                if tid in self.expected:
-                    self._start_task(tid, self.expected.pop(tid))
-                    return
-                if tid not in self.tasks and tid != self.child.pid:
-                    self.unclaimed.add(tid)  # its creation event has not been seen yet
-                    return
-            if event == 0 and sig in FORWARDED and self.top is not None and tid == self.top.pid:
-                self.delivered[sig] = (_ptrace.getsiginfo_pid(tid), self.clock())
-            _ptrace.cont(tid, sig if event == 0 else 0)  # event 0: re-inject the signal
-        except ProcessLookupError:
-            pass  # killed (SIGKILL) while stopped; its exit is reported next
-
-    def _on_created(self, parent, new, event):
-        if parent == self.child.pid and self.top is None:
-            # The launcher started the command: trace that and let the launcher go.
-            self._add_proc(new, parent)
-            action, resume_parent = "top", _ptrace.detach
+            tgid, ppid = procfs.read_ids(tid, self.proc_root)
+        except ProcessGone:
+            return None  # killed meanwhile: its exit comes next
+        if tgid != tid:
+            action = self._adopt(tid, tgid, self.tasks.get(tgid), thread=True)
         else:
-            resume_parent = _ptrace.cont
-            proc = self.tasks.get(parent)
-            if proc is not None and event == _ptrace.PTRACE_EVENT_CLONE and \
-                    os.path.exists(f"{self.proc_root}/{proc.pid}/task/{new}"):
-                self._add_thread(proc, new)
-                action = "run"
-            elif proc is not None and self.follow and not self._is_debugger(proc):
-                self._add_proc(new, proc.pid)
-                action = "run"
-            else:
-                action = "untrack"
-        # The new task first: it is what the job waits for (a vfork parent cannot run before it).
-        if new in self.unclaimed:
-            self._release(self._start_task, new, action)
-            self.unclaimed.discard(new)  # only now: a bug above must find it (see _let_go)
-        else:
-            self.expected[new] = action
-        self._release(resume_parent, parent)
+            action = self._adopt(tid, ppid, self.tasks.get(ppid), thread=False)
+        return self._start(tid, action)
 
-    @staticmethod
-    def _release(resume, tid, *args):
-        try:
-            resume(tid, *args)
-        except ProcessLookupError:
-            pass  # killed meanwhile (SIGKILL); its exit comes next
+    def _adopt(self, new, parent_tid, parent, thread):
+        """Enter a new task in the table; how it starts: "top", "run" or "untrack".
 
-    def _adopt_unclaimed(self):
-        """New tasks whose parent died (SIGKILL) before its fork event reached us: without
-        this they would wait in their first stop for ever."""
-        for tid in list(self.unclaimed):
-            try:
-                tgid, ppid = procfs.read_ids(tid, self.proc_root)
-            except ProcessGone:
-                self.unclaimed.discard(tid)
-                continue
-            except LogMemoryError:
-                continue  # tried again when the next process ends
-            parent = self.tasks.get(ppid)
-            if tgid == tid and parent is not None and parent.wait_status is None:
-                continue  # its parent lives: the fork event is on its way
-            proc = self.tasks.get(tgid)
-            if tgid != tid and proc is not None:
-                self._add_thread(proc, tid)
-                self._release(self._start_task, tid, "run")
-            elif tgid == tid and self.follow:
-                self._add_proc(tid, ppid)
-                self._release(self._start_task, tid, "run")
-            else:
-                self._release(self._start_task, tid, "untrack")
-            self.unclaimed.discard(tid)
+        parent: the Proc that made it, None if unknown (the launcher, or gone); thread: None
+        when the kernel's creation event is all we know."""
+        if self.top is None and parent_tid == self.child.pid:
+            self._add_proc(new, self.child.pid)
+            self.relay.command_started([new])
+            return "top"
+        if not isinstance(parent, Proc):
+            # Born of a traced parent that is gone: a process of the job all the same.
+            if thread is False and self.follow:
+                self._add_proc(new, parent_tid)
+                return "run"
+            return "untrack"
+        if thread is None:
+            thread = os.path.exists(f"{self.proc_root}/{parent.pid}/task/{new}")
+        if thread:
+            self._add_thread(parent, new)
+            return "run"
+        if self.follow and not self._is_debugger(parent):
+            self._add_proc(new, parent.pid)
+            return "run"
+        return "untrack"
 
     def _is_debugger(self, proc):
         try:
@@ -374,24 +287,29 @@ class Tracer:
         self.not_followed.add(proc.pid)
         return True
 
-    def _start_task(self, tid, action):
-        """Release a new task from its first stop: configured, resumed, or let go."""
+    def _start(self, tid, action):
+        """The restart of a new task's first stop."""
         if action == "untrack":
-            _ptrace.detach(tid)
-            return
-        if action == "top":
-            options = FOLLOW_OPTIONS if self.follow else TOP_OPTIONS
-            _ptrace.ptrace(_ptrace.PTRACE_SETOPTIONS, tid, 0, options)
-        _ptrace.cont(tid)
+            return stops.Detach(0)
         proc = self.tasks.get(tid)
-        if proc is not None and proc.pid == tid and self.open_budget > 0:
-            try:
-                proc.status_fd = procfs.open_status(tid, self.proc_root)
-                self.open_budget -= 1
-            except ProcessGone:
-                pass
-            except LogMemoryError:
-                self.open_budget = 0  # out of descriptors after all: its exit stop opens the file
+        if proc is not None and proc.pid == tid:
+            self.open_next = proc
+        if action == "top":
+            return stops.Start(FOLLOW_OPTIONS if self.follow else TOP_OPTIONS)
+        return stops.Start(0)
+
+    def _open_status(self, proc):
+        """Open a new process's status while it runs: its exit stop then costs one read."""
+        self.open_next = None
+        if self.open_budget <= 0 or proc.wait_status is not None:
+            return
+        try:
+            proc.status_fd = procfs.open_status(proc.pid, self.proc_root)
+            self.open_budget -= 1
+        except ProcessGone:
+            pass
+        except LogMemoryError:
+            self.open_budget = 0  # out of descriptors after all: its exit stop opens the file
 
     def _on_exit_stop(self, tid):
         proc = self.tasks.get(tid)
@@ -445,6 +363,7 @@ class Tracer:
             self.open_budget += 1
 
     def _on_gone(self, tid, status, rusage):
+        self.expected.pop(tid, None)  # killed before its first stop
         proc = self.tasks.pop(tid, None)
         if proc is not None:
             proc.tids.discard(tid)
@@ -462,8 +381,8 @@ class Tracer:
                 if proc is self.top:
                     self.result = (status, rusage)
                     self.done = not self.wait_all
-                if self.unclaimed:
-                    self._adopt_unclaimed()
+                    if self.wait_all:
+                        self.relay.retarget(p.pid for p in self.procs if p.wait_status is None)
         elif tid == self.child.pid and self.top is None:
             errno = spawn.exec_error(self.child)
             if errno is not None:
@@ -507,15 +426,17 @@ class Tracer:
             peak_kb=peak, peak_source=source, unmeasured=reasons)
 
 
+
+
 def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
           clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True) -> Run:
     """Run argv (path already resolved) to completion and measure it; never alters its outcome.
 
     relay_pid: a process that forwards the signals it gets to us (the one-file bootloader).
     all_cmdlines: record every process's command line, not only the largest one's."""
-    # Blocked before fork so that no signal slips between fork and the event loop; the child
-    # restores the caller's mask before exec.
-    saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    # Held from here on (if the caller has not done it earlier), so that no signal slips
+    # between fork and the event loop; the child restores the caller's mask before exec.
+    _signals.hold()
     if wait_all:
         spawn.become_subreaper()
     try:
@@ -523,18 +444,25 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         job_cgroup, no_cgroup = cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None
     except (cgroup.Unavailable, OSError) as exc:
         job_cgroup, no_cgroup = None, str(exc)
+    child = None
     try:
-        join_fd = job_cgroup.join_fd() if job_cgroup else None
+        try:
+            join_fd = job_cgroup.join_fd() if job_cgroup else None
+        except OSError as exc:  # out of descriptors: measure without the cgroup
+            join_fd, no_cgroup = None, f"cannot open the job cgroup: {exc.strerror}"
+            job_cgroup.remove()
+            job_cgroup = None
         started = clock()
-        child = spawn.start(argv, path, saved_mask, trace, join_fd)
-        if join_fd is not None:
-            os.close(join_fd)
-        if not child.traced:
+        try:
+            child = spawn.start(argv, path, trace, join_fd)
+        finally:
+            if join_fd is not None:
+                os.close(join_fd)
+        if not child.traced and child.error_fd is not None:
             # Without ptrace a failed exec is the child's only news; wait for it here.
             errno = spawn.exec_error(child)
             if errno is not None:
                 os.waitpid(child.pid, 0)
-                os.close(child.error_fd)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
         tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup,
                         relay_pid, all_cmdlines)
@@ -544,13 +472,14 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             spawn.reap(child)
         tree = tracer.tree()
     finally:
+        if child is not None and child.error_fd is not None:
+            os.close(child.error_fd)
         cgroup_error = None
         if job_cgroup:
             try:
                 job_cgroup.remove()
             except OSError as exc:
                 cgroup_error = f"could not remove the job cgroup {job_cgroup.path}: {exc}"
-    os.close(child.error_fd)
     if tree.peak_kb is None:
         why = no_cgroup if sample_ms is None else "no sample taken"
         tree = tree._replace(unmeasured={**tree.unmeasured, "peak_kb": why})
@@ -589,6 +518,8 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         warnings.append(f"{tracer.cmd_error}: command lines of some processes not read")
     if tracer.broken:
         warnings.append(f"{tracer.broken}; nothing measured after it, the command ran on")
+    if tracer.relay.broken:
+        warnings.append(f"{tracer.relay.broken}; signals sent to logmemory after it were lost")
     return Run(
         argv=tuple(argv),
         ended=time.localtime(),

@@ -81,8 +81,8 @@ def render(run: Run, fmt: str, per_process=False) -> bytes:
     return b"".join(lines) + b"\n"
 
 
-def append(fd, data: bytes):
-    """Write data with one write() on an O_APPEND descriptor, so concurrent records never interleave."""
-    written = os.write(fd, data)
-    if written != len(data):
-        raise OSError(f"short write ({written} of {len(data)} bytes)")
+def not_run(argv, reason) -> bytes:
+    """The JSON record of a command that was not run, and why."""
+    import json
+    return json.dumps({"cmd": [a.decode("utf-8", "backslashreplace") for a in argv],
+                       "not_run": reason}).encode() + b"\n"

@@ -69,14 +69,14 @@ def test_a_bug_while_releasing_a_new_task_does_not_hang_the_job():
     for fail_at in range(2, 8):
         out = traced(f"""
 calls = 0
-real = tracer.Tracer._start_task
+real = tracer.Tracer._start
 def start(self, tid, action):
     global calls
     calls += 1
     if calls == {fail_at}:
         raise RuntimeError("boom")
     return real(self, tid, action)
-tracer.Tracer._start_task = start
+tracer.Tracer._start = start
 argv = [b"sh", b"-c", {script!r}]
 report(tracer.trace(argv, spawn.resolve(argv[0])))
 """)

@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from logmemory import writer
+from logmemory import logfile, writer
 from logmemory.record import Run
 
 WHEN = time.struct_time((2013, 2, 11, 21, 17, 55, 0, 42, 0), {"tm_zone": "CET", "tm_gmtoff": 3600})
@@ -78,6 +78,6 @@ def test_core_dump_is_named():
 
 def test_append_is_one_write(tmp_path):
     fd = os.open(tmp_path / "l", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    writer.append(fd, b"abc")
+    logfile.append(fd, b"abc")
     os.close(fd)
     assert (tmp_path / "l").read_bytes() == b"abc"
