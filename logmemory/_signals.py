@@ -118,10 +118,14 @@ HELD = mask_of(FATAL | {SIGCONT})
 caller_mask = None  # the signal mask logmemory was started with, for the command
 
 
-def hold():
+def hold(earlier=None):
     """Block HELD in this thread (threads started later inherit it); the first call keeps the
-    caller's mask, which the command gets back before exec."""
+    caller's mask, which the command gets back before exec.
+
+    earlier: the caller's mask as signal.pthread_sigmask() returned it, if that blocked
+    signals before (it knows no 32 and 33: those come from this call)."""
     global caller_mask
     old = sigprocmask(SIG_BLOCK, HELD)
     if caller_mask is None:
-        caller_mask = old
+        reserved = mask_of({32, 33})
+        caller_mask = old if earlier is None else mask_of(earlier) & ~reserved | old & reserved

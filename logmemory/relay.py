@@ -38,6 +38,8 @@ class Relay:
 
     def start(self):
         _thread.start_new_thread(self._run, ())
+        # pthread_create() gives the creating thread back its mask without 32 and 33.
+        _signals.sigprocmask(_signals.SIG_BLOCK, _signals.HELD)
 
     def command_started(self, targets):
         with self.lock:
@@ -60,6 +62,8 @@ class Relay:
             self.started.release()
 
     def _run(self):
+        # glibc unblocks signal 32 (its SIGCANCEL) in every new thread: hold it here too.
+        _signals.sigprocmask(_signals.SIG_BLOCK, _signals.HELD)
         try:
             if self.sample:
                 self.sample()

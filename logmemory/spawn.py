@@ -18,7 +18,8 @@ from logmemory.errors import CannotRun, Interrupted, LogMemoryError
 # ("Terminated") while the command's redirections are in place, so the command runs in a
 # subshell that execs it, and gets the caller's stderr back from a spare descriptor N (dash
 # knows descriptors 0-9 only). Only `exec` redirects: dash saves a descriptor it redirects for
-# one command at 10 or above, which a low descriptor limit refuses.
+# one command at 10 or above, even for `exec`: the launcher needs a descriptor limit of at
+# least LAUNCHER_FDS.
 LAUNCH_SCRIPT = 'exec {n}>&2 2>/dev/null\n(exec 2>&{n} {n}>&-; exec "$@")\nexit'
 LAUNCH_SCRIPT_NO_STDERR = 'exec 2>/dev/null\n(exec 2>&-; exec "$@")\nexit'
 
@@ -30,6 +31,8 @@ _SHELL_SETS = (b"PWD", b"IFS", b"OPTIND", b"PPID")
 
 # Python ignores these at start-up; a command must not inherit that.
 _RESET_SIGNALS = (_signals.SIGPIPE, _signals.SIGXFSZ)
+
+LAUNCHER_FDS = 12
 
 LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
@@ -81,10 +84,10 @@ def _is_shell_name(name):
 
 def _launcher_argv(argv, fd_limit):
     env = next((e for e in (b"/usr/bin/env", b"/bin/env") if os.access(e, os.X_OK)), None)
-    if env is None:
+    if env is None or fd_limit < LAUNCHER_FDS:
         return None
     if _open(2):
-        spare = next((fd for fd in range(3, min(10, fd_limit)) if not _open(fd)), None)
+        spare = next((fd for fd in range(3, 10) if not _open(fd)), None)
         if spare is None:
             return None
         script = LAUNCH_SCRIPT.format(n=spare).encode()
@@ -187,7 +190,8 @@ def start(argv, path, trace=True, join_fd=None) -> Child:
     os.close(err_w)
     trace_error = None
     if launcher is None and trace:
-        trace_error = "no launcher (env(1) missing or descriptors 3-9 all in use)"
+        trace_error = (f"no launcher (env(1) missing, descriptors 3-9 all in use, or a "
+                       f"descriptor limit below {LAUNCHER_FDS})")
     elif trace:
         try:
             _ptrace.seize(pid, LAUNCHER_OPTIONS)

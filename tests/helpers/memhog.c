@@ -1,6 +1,7 @@
 /* Controllable test child: allocate and touch memory, then end in a chosen way.
  *   -m MIB     touch MIB MiB in 1 MiB steps (the original tool's bigmalloc test)
  *   -T MIB     main thread exits first (pthread_exit); a second thread then touches MIB MiB
+ *   -l SECS    with -T: how long that thread lives on after touching (default 0.1)
  *   -C N       start N threads that each exit at once, then join them
  *   -w SECS    sleep SECS seconds (fractions allowed) after allocating
  *   -p FILE    write our pid to FILE (then sleep, if -w) so a test can signal us
@@ -31,11 +32,12 @@ static void touch(long mib) {
 }
 
 static long late_mib;
+static double late_linger = 0.1;
 static void *late(void *arg) {
     (void)arg;
     usleep(100000);
     touch(late_mib);
-    usleep(100000);
+    usleep((useconds_t)(late_linger * 1e6));
     exit(0);
 }
 
@@ -71,10 +73,11 @@ int main(int argc, char **argv) {
     double wait_s = 0;
     int code = 0, sig = 0, opt, use_spawn = 0;
     const char *pidfile = NULL, *prog = NULL;
-    while ((opt = getopt(argc, argv, "+m:T:C:w:p:t:i:x:s:e:P")) != -1) {
+    while ((opt = getopt(argc, argv, "+m:T:l:C:w:p:t:i:x:s:e:P")) != -1) {
         switch (opt) {
         case 'm': mib = atol(optarg); break;
         case 'T': late_mib = atol(optarg); break;
+        case 'l': late_linger = atof(optarg); break;
         case 'C': threads = atol(optarg); break;
         case 'w': wait_s = atof(optarg); break;
         case 'p': pidfile = optarg; break;

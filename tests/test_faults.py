@@ -1,0 +1,167 @@
+"""Faults around the job: signals at start-up and of every kind, full disks, broken stderr,
+few descriptors. The status is always the command's (or, before it started, the signal's)."""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import json_records, logmemory_command, logmemory_env
+from test_measure import wait_for_pid
+
+# Every signal whose default action ends a process, but those the other tests cover.
+FATAL = [signal.SIGILL, signal.SIGTRAP, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE,
+         signal.SIGSEGV, signal.SIGSTKFLT, signal.SIGXCPU, signal.SIGVTALRM, signal.SIGPROF,
+         signal.SIGIO, signal.SIGPWR, signal.SIGSYS, signal.SIGUSR1, signal.SIGALRM,
+         signal.SIGPIPE, signal.SIGXFSZ, 32, 33, signal.SIGRTMIN, signal.SIGRTMIN + 5,
+         signal.SIGRTMAX]
+
+
+def no_core():
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def ignored_by_this_process(sig):
+    """make and some CI runners start us with 32/33 ignored; the bare command then ignores them.
+    (Python ignores SIGPIPE and SIGXFSZ itself, but subprocess restores them for its children.)"""
+    if sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        return False
+    with open("/proc/self/status") as f:
+        ign = next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn:"))
+    return ign >> (sig - 1) & 1
+
+
+@pytest.mark.parametrize("sig", FATAL, ids=lambda s: f"sig{int(s)}")
+def test_every_fatal_signal_reaches_the_command(memhog, tmp_path, sig):
+    """Sent to logmemory, it kills the command, and logmemory ends the same way, with the record."""
+    if ignored_by_this_process(sig):
+        pytest.skip(f"signal {sig} arrives ignored here: the bare command ignores it too")
+    log, pidfile = tmp_path / "m.log", tmp_path / "pid"
+    p = subprocess.Popen([*logmemory_command(), "--format", "json", "-o", str(log), memhog,
+                          "-p", str(pidfile), "-w", "30"], env=logmemory_env(),
+                         stderr=subprocess.PIPE, preexec_fn=no_core)
+    wait_for_pid(pidfile)
+    os.kill(p.pid, sig)
+    assert p.wait(timeout=30) == -sig, p.stderr.read()
+    (rec,) = json_records(log)
+    names = {signal.SIGRTMIN: "SIGRTMIN", signal.SIGRTMAX: "SIGRTMAX"}
+    assert rec["signal"] == names.get(sig, signal.Signals(sig).name if 0 < sig < 32
+                                      else f"SIG{int(sig)}")
+
+
+@pytest.mark.parametrize("sig", [32, 33])
+def test_death_by_a_reserved_signal_comes_back_as_that_signal(lm, log, sig):
+    if ignored_by_this_process(sig):
+        pytest.skip(f"signal {sig} arrives ignored here: the bare command ignores it too")
+    code = f"import os; os.kill(os.getpid(), {sig})"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -sig
+    r = lm("-o", str(log), sys.executable, "-c", code)
+    assert r.returncode == -sig, r.stderr
+    assert f"Exit:\tsignal SIG{sig}\n".encode() in log.read_bytes()
+
+
+def test_a_signal_before_the_command_started_ends_logmemory_without_it(tmp_path):
+    """A signal pending when logmemory starts stands for one that came during its start-up
+    (pending signals survive exec): the command is not run, logmemory says so and ends by it."""
+    ran = tmp_path / "ran"
+    code = ("import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM]); "
+            "os.kill(os.getpid(), signal.SIGTERM); os.execvp(sys.argv[1], sys.argv[1:])")
+    r = subprocess.run([sys.executable, "-c", code, *logmemory_command(), "-o",
+                        str(tmp_path / "m.log"), "touch", str(ran)], env=logmemory_env(),
+                       stderr=subprocess.PIPE, timeout=30)
+    assert r.returncode == -signal.SIGTERM
+    assert not ran.exists() and not (tmp_path / "m.log").read_bytes()
+    assert r.stderr == b"logmemory: SIGTERM received before the command started: it was not run\n"
+
+
+def test_group_signal_reaches_a_command_without_main_thread_once(memhog, tmp_path):
+    """The command's main thread has called pthread_exit: the group's SIGINT shows in another
+    thread's delivery stop, and logmemory must not send a second copy."""
+    ints, pidfile = tmp_path / "ints", tmp_path / "pid"
+    p = subprocess.Popen([*logmemory_command(), "-o", str(tmp_path / "m.log"), memhog, "-i",
+                          str(ints), "-p", str(pidfile), "-T", "1", "-l", "2"],
+                         env=logmemory_env(), process_group=0)
+    pid = wait_for_pid(pidfile)
+    deadline = time.monotonic() + 10
+    while open(f"/proc/{pid}/task/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(p.pid, signal.SIGINT)
+    assert p.wait(timeout=30) == 0
+    assert len(ints.read_text().splitlines()) == 1
+
+
+def test_short_write_is_taken_back_and_the_record_goes_to_stderr(lm_cmd, tmp_path):
+    """A file size limit lets only part of the record in: the log keeps none of it."""
+    log = tmp_path / "m.log"
+    log.write_bytes(b"x" * 1000)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1040, resource.RLIM_INFINITY))
+    r = subprocess.run([*lm_cmd, "-o", str(log), "sh", "-c", "exit 3"], env=logmemory_env(),
+                       stderr=subprocess.PIPE, preexec_fn=limit, timeout=60)
+    assert r.returncode == 3
+    assert log.read_bytes() == b"x" * 1000
+    assert b"logmemory: cannot write to" in r.stderr and b"taken back" in r.stderr
+    assert b"Exit:\t3\n" in r.stderr
+
+
+def test_nowhere_to_write_keeps_the_status(lm_cmd, tmp_path):
+    cmd = [*lm_cmd, "-o", "/dev/full", "sh", "-c", "exit 3"]
+    r = subprocess.run(["sh", "-c", 'exec "$@" 2>/dev/full', "sh", *cmd], env=logmemory_env(),
+                       timeout=60)
+    assert r.returncode == 3
+
+
+@pytest.mark.parametrize("option", ["--help", "--version"])
+def test_help_to_a_full_stdout_is_an_error(lm_cmd, option):
+    r = subprocess.run(["sh", "-c", 'exec "$@" >/dev/full', "sh", *lm_cmd, option],
+                       env=logmemory_env(), stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr == b"logmemory: write error: No space left on device\n"
+
+
+@pytest.mark.parametrize("code,status", [("", 127), ("chmod 644 x; ", 126)])
+def test_record_says_the_command_did_not_run(lm_cmd, tmp_path, code, status):
+    script = f'cd {tmp_path}; touch x; {code}exec "$@" --record r ./x'
+    r = subprocess.run(["sh", "-c", script if status == 126 else script.replace("./x", "./y"),
+                        "sh", *lm_cmd], env=logmemory_env(), stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == status
+    rec = json.loads((tmp_path / "r").read_text())
+    assert rec["not_run"] == r.stderr.decode().removeprefix("logmemory: ").strip()
+
+
+@pytest.mark.parametrize("limit", [8, 9, 10, 11, 16])
+def test_standard_descriptors_closed_and_few_descriptors(lm_cmd, tmp_path, limit):
+    """Where the bare command runs, it runs under logmemory too."""
+    ran = tmp_path / "ran"
+
+    def closed_and_limited():
+        for fd in (0, 1, 2):
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, 4096))
+    r = subprocess.run([*lm_cmd, "-o", str(tmp_path / "m.log"), "sh", "-c",
+                        f"echo > {ran}; exit 3"], env=logmemory_env(),
+                       preexec_fn=closed_and_limited, timeout=60)
+    assert r.returncode == 3 and ran.exists()
+    assert b"Exit:\t3\n" in (tmp_path / "m.log").read_bytes()
+
+
+@pytest.mark.parametrize("spare", [4, 5, 6, 8])
+def test_many_inherited_descriptors_and_a_limit_just_above(lm_cmd, tmp_path, spare):
+    """1,000 inherited descriptors, a limit a few above: the command runs, traced or not."""
+    ran = tmp_path / "ran"
+    code = ("import os, resource, sys\n"
+            "for _ in range(997): os.dup(0)\n"
+            f"resource.setrlimit(resource.RLIMIT_NOFILE, (1000 + {spare}, 4096))\n"
+            "os.execvp(sys.argv[1], sys.argv[1:])\n")
+    r = subprocess.run([sys.executable, "-c", code, *lm_cmd, "-o", str(tmp_path / "m.log"),
+                        "sh", "-c", f"echo > {ran}; exit 3"], env=logmemory_env(),
+                       stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 3 and ran.exists(), r.stderr
+    assert b"Exit:\t3\n" in (tmp_path / "m.log").read_bytes()
