@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use LMTest;
 use Test::More;
+use JSON::PP ();
 use LogMemory ();
 
 my %record = (
