@@ -1,4 +1,4 @@
-# The module compiles, loads, exports nothing by default and everything with :all.
+# The module compiles, loads little, exports nothing by default and everything with :all.
 use strict;
 use warnings;
 use FindBin;
@@ -36,5 +36,12 @@ for my $file (qw(LogMemory.pm LogMemory/Result.pm)) {
 is_deeply([sort @LogMemory::EXPORT_OK], [sort @functions], '@EXPORT_OK');
 is_deeply(\@LogMemory::EXPORT, [], '@EXPORT is empty');
 ok(!eval { LogMemory->import('no_such_function'); 1 }, 'unknown import croaks');
+
+# use LogMemory loads only its own files and the pragmas they use; the rest (JSON::PP,
+# File::Temp, ...) is loaded by the first call that needs it.
+my $loaded = qx{"$PERL" "-I$TDIR/../lib" -MLogMemory -e "print join q( ), sort keys %INC"};
+my @extra = grep { !m{\ALogMemory(?:/|\.pm)} && !/\A(?:strict|warnings|warnings\/register|constant|overload|overloading)\.pm\z/ }
+  split ' ', $loaded;
+is_deeply(\@extra, [], 'use LogMemory loads nothing else') or diag $loaded;
 
 done_testing;

@@ -366,6 +366,10 @@ A new hash reference with all of the values above, C<argv>, C<tree_max_vmhwm_cmd
 C<processes> as array references, and C<record>, a copy of the JSON record logmemory wrote
 (undef if none).
 
+=item as_string
+
+The one-line summary below; also what a Result gives when used as a string.
+
 =back
 
 Stringified, a Result is a one-line summary:
