@@ -146,6 +146,7 @@ sub _allowed {
 # and for failures of logmemory itself, never because of how the command ended.
 sub _measure {
     my ($func, $shell_ok, @args) = @_;
+    local $@;    # CORE::system leaves the caller's $@ alone; our evals would not
     undef $LAST_RESULT;
     my $opt = @args && ref $args[0] eq 'HASH' ? shift @args : {};
     _check_options($func, $opt);
@@ -692,9 +693,9 @@ fires when the command fails.
 
 =item The cost of a call
 
-Each call starts the logmemory program: about 35-45 ms of fixed cost on a 2-core machine,
-against under 1 ms for C<CORE::system> of C</bin/true> (the one-file binary unpacks and starts
-an interpreter). Nothing is added per system call of the command. Loops of many tiny commands
+Each call starts the logmemory program, tens of milliseconds of fixed cost (the one-file
+binary unpacks itself and starts an interpreter), against a millisecond or two for
+C<CORE::system> of C</bin/true>; F<bench/perl_module.py> in the logmemory sources measures it. Nothing is added per system call of the command. Loops of many tiny commands
 pay it each time; measure the loop as one command (C<memsystem("./loop.sh")>) instead.
 
 =item Missing figures

@@ -93,4 +93,11 @@ my $stderr  = "$dir/stderr";
     chdir $cwd or die $!;
 }
 
+# The caller's $@ and $! survive a call, as they survive CORE::system.
+$@ = "kept\n";
+$! = 5;
+memsystem('/bin/true');
+is($@, "kept\n", '$@ is left alone');
+is($! + 0, 5, '$! is left alone');
+
 done_testing;
