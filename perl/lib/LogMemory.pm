@@ -668,7 +668,9 @@ did run and its figures are in the Result (C<status> is -1; the record, in
 C<< $result->as_hash->{record} >>, says how it ended); C<memrun> croaks "failed to start" as
 L<IPC::System::Simple> does. A caller's own SIGCHLD handler that reaps children (C<1 while
 waitpid(-1, WNOHANG) E<gt> 0>) changes nothing: the status is taken from C<system>'s return
-value, not from C<$?>, which such a handler overwrites.
+value, not from C<$?>, which such a handler overwrites. (Written without C<local ($?, $!)>, that
+handler also leaves C<$?> at -1 after C<CORE::system> returns; after C<memsystem>, whose
+C<system> it interrupted, C<$?> is the status.)
 
 Like C<CORE::system>, the functions ignore SIGINT and SIGQUIT while the command runs.
 C<${^CHILD_ERROR_NATIVE}> is that of the logmemory process, not recomputed.
@@ -735,7 +737,9 @@ C<binary> option.
 =head1 DIAGNOSTICS
 
 Every message is a constant in the module, reproduced here verbatim; C<%s> and C<%d> are filled
-in, and errors end with " at FILE line N." pointing at the caller.
+in, and errors end with " at FILE line N." pointing at the caller. Besides these, under
+C<perl -T> a call dies with Perl's own C<Insecure ...> messages where C<CORE::system> would (see
+L</TAINT MODE>), also as L<LogMemory::Error> objects located at the caller.
 
 =over 4
 
@@ -877,6 +881,12 @@ C<CORE::system> would run it.
 A string starting with a shell builtin that also exists as a program (C<echo>, C<test>,
 C<kill>) and containing metacharacters is measured through the shell, so the builtin runs, as
 under C<CORE::system>.
+
+=item *
+
+Under an ignored SIGCHLD the one-file binary's bootloader says on standard error that it
+failed to wait for its child (C<[PYI-...:WARNING] LOADER: ...>); the result is still -1 with
+ECHILD and the record is complete.
 
 =item *
 
