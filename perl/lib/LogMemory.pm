@@ -4,11 +4,8 @@ use 5.014;
 use strict;
 use warnings;
 
-# Only what every call needs is loaded here: `use LogMemory` costs about as much as a bare
-# perl. JSON::PP, File::Temp, Carp and Errno are loaded by the first call that needs them.
-use LogMemory::Error;
-use LogMemory::Plan;
-use LogMemory::Result;
+# `use LogMemory` loads this file only: the rest (our own packages, JSON::PP, File::Temp,
+# Errno) is loaded by the first call that needs it.
 
 our $VERSION = '0.01';
 
@@ -155,6 +152,8 @@ sub _measure {
 
     my ($binary) = _find_binary($opt);
     require File::Temp;
+    require LogMemory::Plan;
+    require LogMemory::Result;
     my $record = eval { File::Temp->new(TEMPLATE => 'logmemory-record-XXXXXX', TMPDIR => 1) }
       or _croak(E_TEMPFILE, _oneline($@ || 'unknown error'));
     close $record;
@@ -329,16 +328,19 @@ sub _oneline {
 
 sub _croak {
     my ($format, @args) = @_;
+    require LogMemory::Error;
     die LogMemory::Error->_new(message => sprintf($format, @args));
 }
 
 sub _croak_result {
     my ($result, $format, @args) = @_;
+    require LogMemory::Error;
     die LogMemory::Error->_new(message => sprintf($format, @args), result => $result);
 }
 
 sub _carp {
     my ($format, @args) = @_;
+    require LogMemory::Error;
     my ($file, $line) = LogMemory::Error::_caller();
     warn sprintf($format, @args) . " at $file line $line.\n";
 }

@@ -9,6 +9,9 @@ use Test::More;
 use Pod::Checker;
 
 require LogMemory;
+require LogMemory::Result;
+require LogMemory::Error;
+require LogMemory::Plan;
 my %file = (main => $INC{'LogMemory.pm'}, result => $INC{'LogMemory/Result.pm'},
             error => $INC{'LogMemory/Error.pm'}, plan => $INC{'LogMemory/Plan.pm'});
 

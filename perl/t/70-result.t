@@ -8,6 +8,7 @@ use LMTest;
 use Test::More;
 use JSON::PP ();
 use LogMemory ();
+use LogMemory::Result ();
 
 my %record = (
     date => '2026-11-25T19:05:38+00:00', cmd => ['ls', '-l'], pid => 12345,

@@ -9,6 +9,9 @@ use Test::More;
 use File::Temp qw(tempdir);
 
 require LogMemory;
+require LogMemory::Result;
+require LogMemory::Error;
+require LogMemory::Plan;
 my $source = slurp($INC{'LogMemory.pm'});
 my $placeholder = '@LOGMEMORY_' . 'INSTALLED_BINARY@';
 my @found = $source =~ /\Q$placeholder\E/g;
