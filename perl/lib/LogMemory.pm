@@ -408,8 +408,8 @@ The measurement comes back through a temporary file (L<File::Temp>) that the mod
 logmemory as C<--record FILE> and removes afterwards; logmemory writes nothing to the command's
 standard output, and to standard error only its own errors, each prefixed C<logmemory:>.
 
-The module uses core Perl only (Perl 5.14 or later), and C<use LogMemory> loads only its own
-files: JSON::PP and File::Temp are loaded by the first call.
+The module uses core Perl only (Perl 5.14 or later), and C<use LogMemory> loads F<LogMemory.pm>
+alone: the rest (its other packages, JSON::PP, File::Temp) comes with the first call.
 
 =head1 EXPORTS
 
