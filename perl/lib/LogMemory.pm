@@ -164,6 +164,12 @@ sub _measure {
         '--record', $record->filename, '--');
 
     my $plan = LogMemory::Plan::plan($shell_ok, \@logmemory, @args);
+    if ($plan->{direct} && _missing_interpreter($plan->{argv}[0])) {
+        require Errno;
+        $LAST_RESULT = LogMemory::Result->_new(command => $plan->{command}, argv => $plan->{argv},
+            log_file => $opt->{log}, status => -1, errno => Errno::ENOENT());
+        return $LAST_RESULT;
+    }
     my ($status, $errno) = _spawn($plan->{run});
 
     my ($data, $problem) = _read_record($record->filename);
@@ -215,6 +221,27 @@ sub _spawn {
         _croak('%s', $error =~ s/ at \S+ line \d+\.?\n\z//r);
     }
     return ($status, $errno);
+}
+
+# True when exec of the program surely fails with ENOENT because it is a script whose "#!"
+# interpreter does not exist. CORE::system then returns -1; logmemory's launcher (env) would
+# report it as the command's exit value 127. Looked up as execvp does, which goes on to the
+# next PATH directory after ENOENT; anything less certain is left to exec itself.
+sub _missing_interpreter {
+    my ($program) = @_;
+    my @candidates = $program =~ m{/} ? ($program)
+      : map { (length ? $_ : '.') . "/$program" } split /:/, defined $ENV{PATH} ? $ENV{PATH} : '', -1;
+    my $missing;
+    for my $path (@candidates) {
+        next unless -e $path;
+        return 0 unless -f _ && -x _;
+        open my $fh, '<:raw', $path or return 0;
+        defined read($fh, my $head, 256) or return 0;
+        my ($interpreter) = $head =~ /\A#![ \t]*([^ \t\n]+)/ or return 0;
+        return 0 if -e $interpreter;
+        $missing = 1;
+    }
+    return $missing;
 }
 
 sub _check_options {
@@ -869,8 +896,9 @@ measured after the command ends, as logmemory returns when the command ends.
 
 C<$!> after -1 for a program that cannot be executed is derived from logmemory's exit value
 (127: ENOENT, 126: EACCES), so rarer reasons (ETXTBSY, ELOOP) are reported as EACCES or
-ENOENT. A script whose C<#!> interpreter does not exist gives the wait status 127 E<lt>E<lt> 8
-(and a message from F</usr/bin/env>) where C<CORE::system> gives -1 with ENOENT.
+ENOENT. A script whose C<#!> interpreter does not exist is recognised before anything runs and
+gives -1 with ENOENT, as under C<CORE::system>; through the shell, the status is the shell's 127
+as under C<CORE::system>, but the message on standard error comes from F</usr/bin/env>.
 
 =item *
 
