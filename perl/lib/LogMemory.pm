@@ -216,8 +216,8 @@ sub _spawn {
         1;
     };
     if (!$ok) {
-        my $error = "$@";
-        die $error if ref $@ || $error !~ /\AInsecure /;
+        my $error = $@;    # a caller's signal handler may die in system's wait: pass it on
+        die $error if ref $error || $error !~ /\AInsecure /;
         _croak('%s', $error =~ s/ at \S+ line \d+\.?\n\z//r);
     }
     return ($status, $errno);

@@ -93,6 +93,18 @@ my $stderr  = "$dir/stderr";
     chdir $cwd or die $!;
 }
 
+# A caller's signal handler that dies while system waits: its exception comes through as is.
+{
+    my $timeout = { why => 'timeout' };
+    local $SIG{ALRM} = sub { die $timeout };
+    for my $f (['system', $system], ['memsystem', \&memsystem]) {
+        alarm 1;
+        my $ok = eval { $f->[1]->('sleep', '2'); 1 };
+        alarm 0;
+        ok(!$ok && ref $@ && $@ == $timeout, "an ALRM handler's die comes out of $f->[0] unchanged");
+    }
+}
+
 # The caller's $@ and $! survive a call, as they survive CORE::system.
 $@ = "kept\n";
 $! = 5;
