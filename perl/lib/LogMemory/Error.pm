@@ -66,7 +66,10 @@ In boolean context it is true.
 
 The messages of C<memrun> and C<memrunx> about how the command ended are those of
 L<IPC::System::Simple>, so that C<$@ =~ /.../> handlers written for it keep working; the
-measurement is behind C<result>. The messages are listed under DIAGNOSTICS in L<LogMemory>.
+measurement is behind C<result>. One difference: the quoted command is the whole command line
+(program and arguments), where IPC::System::Simple quotes only the program of a list. Usage
+errors (an unknown option, no command) keep LogMemory's own wording. The messages are listed
+under DIAGNOSTICS in L<LogMemory>.
 
 =head1 METHODS
 
