@@ -5,6 +5,7 @@
 #                           matrix, then prove on the Perl module (when perl/t exists)
 #   make bench              every bench/*.py, printing its table
 #   make install [PREFIX=/usr/local] [DESTDIR=]    make uninstall
+#                           (the binary, logmemory(1), the Perl module and its man pages)
 #   make lint               ruff, shell and Perl syntax, pins in step
 #   make clean              build products and caches (make distclean: the .venv too)
 
@@ -25,6 +26,9 @@ BINDIR   ?= $(PREFIX)/bin
 # Perl's own site directory with its prefix swapped for ours, so the default install is on @INC
 # (/usr/local/share/perl/5.36.0 on Debian 12) and PREFIX=/opt/x gives /opt/x/share/perl/5.36.0.
 PERLLIBDIR ?= $(shell perl -MConfig -e '($$d = $$Config{installsitelib}) =~ s{^\Q$$Config{siteprefixexp}\E}{$(PREFIX)}; print $$d')
+MANDIR   ?= $(PREFIX)/share/man
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+POD2MAN  := pod2man --center "User Commands" --release "logmemory $(VERSION)"
 PERL_PM  := perl/lib/LogMemory.pm
 PERL_DIR := perl/lib/LogMemory
 # >>> Perl module: how the installed LogMemory.pm learns where the installed binary is. <<<
@@ -85,8 +89,16 @@ bench: $(BIN)
 	if [ -n "$$failed" ]; then echo "bench failed:$$failed"; exit 1; fi
 
 install: $(BIN)
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/logmemory
+	$(POD2MAN) --section 1 --name LOGMEMORY docs/logmemory.pod > $(DESTDIR)$(MANDIR)/man1/logmemory.1
+	chmod 644 $(DESTDIR)$(MANDIR)/man1/logmemory.1
+	@# The Perl module's man pages, named as Debian names those of site modules (LogMemory::Result.3pm).
+	for pm in $(PERL_PM) $(wildcard $(PERL_DIR)/*.pm); do \
+	    name=$$(echo $$pm | sed -e 's|^perl/lib/||' -e 's|\.pm$$||' -e 's|/|::|g'); \
+	    $(POD2MAN) --section 3pm --name "$$name" $$pm > "$(DESTDIR)$(MANDIR)/man3/$$name.3pm" || exit 1; \
+	    chmod 644 "$(DESTDIR)$(MANDIR)/man3/$$name.3pm"; \
+	done
 	@if [ -f $(PERL_PM) ]; then \
 	    set -ex; \
 	    install -d $(DESTDIR)$(PERLLIBDIR); \
@@ -101,6 +113,8 @@ install: $(BIN)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/logmemory $(DESTDIR)$(PERLLIBDIR)/LogMemory.pm
+	rm -f $(DESTDIR)$(MANDIR)/man1/logmemory.1 $(DESTDIR)$(MANDIR)/man3/LogMemory.3pm \
+	      $(DESTDIR)$(MANDIR)/man3/LogMemory::*.3pm
 	rm -rf $(DESTDIR)$(PERLLIBDIR)/LogMemory
 
 lint: $(VENV)/.stamp

@@ -4,15 +4,8 @@ use 5.014;
 use strict;
 use warnings;
 
-use Carp ();
-use Errno ();
-use Exporter ();
-use File::Temp ();
-use IPC::Cmd ();
-use JSON::PP ();
-use POSIX ();
-
-use LogMemory::Result;
+# `use LogMemory` loads this file only: the rest (our own packages, JSON::PP, File::Temp,
+# Errno) is loaded by the first call that needs it.
 
 our $VERSION = '0.01';
 
@@ -30,12 +23,12 @@ our $INSTALLED_BINARY = '@LOGMEMORY_INSTALLED_BINARY@';
 our $DEFAULT_BINARY;
 
 # Every message this module croaks or warns with; each is listed verbatim under DIAGNOSTICS.
+# The three about how the command ended are IPC::System::Simple's, for existing $@ handlers.
 use constant {
     E_NO_BINARY =>
-      'LogMemory: cannot find the logmemory binary; set LOGMEMORY_BIN, use LogMemory binary => PATH, or put logmemory in PATH',
+      'LogMemory: cannot find the logmemory binary; give the binary option, use LogMemory binary => PATH, set LOGMEMORY_BIN, or put logmemory in PATH',
     E_BAD_BINARY =>
-      'LogMemory: logmemory binary "%s" (from %s) is not an executable file; set LOGMEMORY_BIN to the right path',
-    E_BINARY_START   => 'LogMemory: cannot run the logmemory binary "%s": %s',
+      'LogMemory: logmemory binary "%s" (from %s) is not an executable file',
     E_BINARY_FAILED  => 'LogMemory: logmemory failed before running "%s" (exit value %d); its message is on STDERR',
     E_TEMPFILE       => 'LogMemory: cannot create the record file: %s',
     E_NO_COMMAND     => 'LogMemory: no command given',
@@ -47,9 +40,10 @@ use constant {
     E_FORMAT_NO_LOG  => 'LogMemory: option "format" needs option "log"',
     E_BAD_ALLOW      => 'LogMemory: option "allow" must be "any", an exit value or a list of exit values',
     E_IMPORT_BINARY  => 'LogMemory: "use LogMemory binary => PATH" needs a PATH',
-    E_FAILED_TO_START => 'LogMemory: "%s" failed to start: %s',
-    E_EXIT_VALUE     => 'LogMemory: "%s" unexpectedly returned exit value %d (max RSS %s)',
-    E_SIGNAL         => 'LogMemory: "%s" died to signal "%s" (%d)%s (max RSS %s)',
+    E_NOT_EXPORTED   => 'LogMemory: "%s" is not exported by the LogMemory module',
+    E_FAILED_TO_START => '"%s" failed to start: "%s"',
+    E_EXIT_VALUE     => '"%s" unexpectedly returned exit value %d',
+    E_SIGNAL         => '"%s" died to signal "%s" (%d)%s',
     W_BAD_RECORD     => 'LogMemory: ignoring the record logmemory wrote for "%s": %s',
 };
 
@@ -67,20 +61,13 @@ my %OPTIONS = (
     memrunx    => [@COMMON, 'allow'],
 );
 
-# Words /bin/sh treats itself (reserved words and builtins): a string starting with one of them
-# is run by a measured shell rather than handed to "exec".
-my %SHELL_WORD = map { $_ => 1 } qw(
-  ! { } [[ ]] case do done elif else esac fi for function if in select then until while
-  . : [ alias bg break cd chdir command continue echo eval exec exit export false fc fg getopts
-  hash jobs kill let local printf pwd read readonly return set shift source test times trap true
-  type typeset ulimit umask unalias unset wait
-);
-
 my $LAST_RESULT;
 
+# Exporter's own errors would point into this file; ours point at the caller's "use" line.
 sub import {
     my ($class, @args) = @_;
-    my @names;
+    my $caller = caller;
+    my %exportable = map { $_ => 1 } @EXPORT_OK;
     while (@args) {
         my $arg = shift @args;
         if (defined $arg && !ref $arg && $arg eq 'binary') {
@@ -89,9 +76,14 @@ sub import {
             $DEFAULT_BINARY = $path;
             next;
         }
-        push @names, $arg;
+        my $name = defined $arg ? $arg : 'undef';
+        my @names = $name =~ /\A:(.*)\z/s && $EXPORT_TAGS{$1} ? @{ $EXPORT_TAGS{$1} } : ($name =~ s/\A&//r);
+        for my $export (@names) {
+            _croak(E_NOT_EXPORTED, _oneline($name)) unless $exportable{$export};
+            no strict 'refs';
+            *{"${caller}::$export"} = \&{$export};
+        }
     }
-    Exporter::export($class, scalar caller, @names);
     return;
 }
 
@@ -125,18 +117,16 @@ sub _run {
     my $result = _measure($func, $shell_ok, @args);
     my $status = $result->status;
     $? = $status;
+    my $command = _oneline($result->{command});
     if ($status == -1) {
         local $! = $result->{errno};
-        _croak_result($result, E_FAILED_TO_START, _oneline($result->{command}), "$!");
+        _croak_result($result, E_FAILED_TO_START, $command, "$!");
     }
     my $code = $result->exit_code;
     return $result if defined $code && ($allow eq 'any' || $allow->{$code});
-    my $rss = defined $result->maxrss_kb ? $result->maxrss_kb . ' kB' : 'unmeasured';
-    if (defined $code) {
-        _croak_result($result, E_EXIT_VALUE, _oneline($result->{command}), $code, $rss);
-    }
-    _croak_result($result, E_SIGNAL, _oneline($result->{command}), $result->signal_name,
-        $result->signal, ($result->core_dumped ? ' and dumped core' : ''), $rss);
+    _croak_result($result, E_EXIT_VALUE, $command, $code) if defined $code;
+    _croak_result($result, E_SIGNAL, $command, $result->signal_name =~ s/\ASIG//r,
+        $result->signal, ($result->core_dumped ? ' and dumped core' : ''));
 }
 
 sub _allowed {
@@ -153,6 +143,7 @@ sub _allowed {
 # and for failures of logmemory itself, never because of how the command ended.
 sub _measure {
     my ($func, $shell_ok, @args) = @_;
+    local $@;    # CORE::system leaves the caller's $@ alone; our evals would not
     undef $LAST_RESULT;
     my $opt = @args && ref $args[0] eq 'HASH' ? shift @args : {};
     _check_options($func, $opt);
@@ -160,6 +151,9 @@ sub _measure {
     _croak(E_NO_COMMAND) if !@args || (@args == 1 && $args[0] !~ /\S/);
 
     my ($binary) = _find_binary($opt);
+    require File::Temp;
+    require LogMemory::Plan;
+    require LogMemory::Result;
     my $record = eval { File::Temp->new(TEMPLATE => 'logmemory-record-XXXXXX', TMPDIR => 1) }
       or _croak(E_TEMPFILE, _oneline($@ || 'unknown error'));
     close $record;
@@ -169,39 +163,85 @@ sub _measure {
         _tree_options($opt),
         '--record', $record->filename, '--');
 
-    my $plan = _plan($shell_ok, \@logmemory, @args);
-    my @run  = @{ $plan->{run} };
-    my $rv   = system { $run[0] } @run;
-    my ($status, $errno) = ($?, $! + 0);
-    _croak(E_BINARY_START, $run[0], _oneline("$!")) if $rv == -1;
+    my $plan = LogMemory::Plan::plan($shell_ok, \@logmemory, @args);
+    if ($plan->{direct} && _missing_interpreter($plan->{argv}[0])) {
+        require Errno;
+        $LAST_RESULT = LogMemory::Result->_new(command => $plan->{command}, argv => $plan->{argv},
+            log_file => $opt->{log}, status => -1, errno => Errno::ENOENT());
+        return $LAST_RESULT;
+    }
+    my ($status, $errno) = _spawn($plan->{run});
 
     my ($data, $problem) = _read_record($record->filename);
-    Carp::carp(sprintf W_BAD_RECORD, _oneline($plan->{command}), $problem) if $problem;
+    _carp(W_BAD_RECORD, _oneline($plan->{command}), $problem) if $problem;
     my %result = (command => $plan->{command}, argv => $plan->{argv}, log_file => $opt->{log});
 
-    if (!$data && POSIX::WIFEXITED($status)) {
-        my $code = POSIX::WEXITSTATUS($status);
+    if (!$data && $status != -1 && ($status & 127) == 0) {
+        my $code = $status >> 8;
         # No record and 125/126/127: logmemory did not start the command.
         _croak(E_BINARY_FAILED, _oneline($plan->{command}), $code) if $code == 125;
         if (($code == 126 || $code == 127) && $plan->{direct}) {
             # CORE::system would have called exec itself and seen it fail.
-            $LAST_RESULT = LogMemory::Result->_new(%result, status => -1,
-                errno => $code == 127 ? Errno::ENOENT() : Errno::EACCES());
-            return $LAST_RESULT;
+            require Errno;
+            $status = -1;
+            $errno  = $code == 127 ? Errno::ENOENT() : Errno::EACCES();
         }
     }
-    if ($data) {
+    if ($data && $status != -1) {
         # logmemory re-raises the command's signal with core dumps off; put the core bit back,
         # and undo its 128+N fallback, so the status is the one CORE::system would have seen.
         # (Through a shell, 128+N is the shell's own report, and stays.)
         my $signo = _signal_number($data->{signal});
         $status = $signo
-          if $signo && $plan->{direct} && POSIX::WIFEXITED($status) && $status == (128 + $signo) << 8;
+          if $signo && $plan->{direct} && $status == (128 + $signo) << 8;
         $status |= 128 if $data->{core_dumped} && $signo && ($status & 127) == $signo;
-        $result{argv} = $data->{cmd} if !$plan->{direct} && ref $data->{cmd} eq 'ARRAY';
     }
-    $LAST_RESULT = LogMemory::Result->_new(%result, status => $status, record => $data);
+    $result{argv} = $data->{cmd} if $data && !$plan->{direct} && ref $data->{cmd} eq 'ARRAY';
+    $LAST_RESULT = LogMemory::Result->_new(%result, status => $status, record => $data,
+        ($status == -1 ? (errno => $errno) : ()));
     return $LAST_RESULT;
+}
+
+# system() itself, so that its return value and $! are those of CORE::system: -1 when Perl
+# could not start logmemory or could not wait for it (an ignored SIGCHLD reaps it first; the
+# record says what the command did). The value comes from system's return, not from $?,
+# which a caller's SIGCHLD handler may overwrite before the next statement. Taint errors are
+# the caller's (its arguments, its PATH) and point at the caller.
+sub _spawn {
+    my ($run) = @_;
+    my ($status, $errno);
+    my $ok = eval {
+        no warnings 'exec';
+        ($status, $errno) = (system({ $run->[0] } @$run), $! + 0);
+        1;
+    };
+    if (!$ok) {
+        my $error = $@;    # a caller's signal handler may die in system's wait: pass it on
+        die $error if ref $error || $error !~ /\AInsecure /;
+        _croak('%s', $error =~ s/ at \S+ line \d+\.?\n\z//r);
+    }
+    return ($status, $errno);
+}
+
+# True when exec of the program surely fails with ENOENT because it is a script whose "#!"
+# interpreter does not exist. CORE::system then returns -1; logmemory's launcher (env) would
+# report it as the command's exit value 127. Looked up as execvp does, which goes on to the
+# next PATH directory after ENOENT; anything less certain is left to exec itself.
+sub _missing_interpreter {
+    my ($program) = @_;
+    my @candidates = $program =~ m{/} ? ($program)
+      : map { (length ? $_ : '.') . "/$program" } split /:/, defined $ENV{PATH} ? $ENV{PATH} : '', -1;
+    my $missing;
+    for my $path (@candidates) {
+        next unless -e $path;
+        return 0 unless -f _ && -x _;
+        open my $fh, '<:raw', $path or return 0;
+        defined read($fh, my $head, 256) or return 0;
+        my ($interpreter) = $head =~ /\A#![ \t]*([^ \t\n]+)/ or return 0;
+        return 0 if -e $interpreter;
+        $missing = 1;
+    }
+    return $missing;
 }
 
 sub _check_options {
@@ -235,96 +275,6 @@ sub _tree_options {
     return @args;
 }
 
-# How to run the command: 'direct' when CORE::system would exec it itself (a list, or a string
-# without shell metacharacters), otherwise through /bin/sh.
-sub _plan {
-    my ($shell_ok, $logmemory, @args) = @_;
-    if (@args > 1 || !$shell_ok) {
-        return { direct => 1, argv => [@args], command => join(' ', @args),
-                 run => [@$logmemory, @args] };
-    }
-    my $string = $args[0];
-    my ($words, $stderr_to_stdout) = _perl_words($string);
-    if ($words) {
-        my @run = $stderr_to_stdout
-          ? ('/bin/sh', '-c', 'exec "$@" 2>&1', 'sh', @$logmemory, @$words)
-          : (@$logmemory, @$words);
-        return { direct => 1, argv => [@$words], command => $string, run => \@run };
-    }
-    if (_is_simple_command($string)) {
-        # The shell applies the redirections and runs logmemory, whose child is the command.
-        # No "exec": the shell reports logmemory's wait status (which is the command's) exactly
-        # as it would report the command's, e.g. 128+N for a signal under dash.
-        my $script = join(' ', map { _sh_quote($_) } @$logmemory) . " $string";
-        return { argv => ['/bin/sh', '-c', $string], command => $string,
-                 run => ['/bin/sh', '-c', $script] };
-    }
-    # A list, pipeline or compound command: logmemory runs the shell (its top process) and
-    # follows the commands the shell starts (the tree figures).
-    return { argv => ['/bin/sh', '-c', $string], command => $string,
-             run => [@$logmemory, '/bin/sh', '-c', $string] };
-}
-
-# Perl's own rule (doio.c, do_exec3) for running a one-string system() without a shell: returns
-# the words, or nothing when the string has shell metacharacters.
-sub _perl_words {
-    my ($string) = @_;
-    (my $cmd = $string) =~ s/\A\s+//;
-    return if $cmd =~ /\A\.\s/ || $cmd =~ /\Aexec\s/ || $cmd =~ /\A\w*=/;
-    my $stderr_to_stdout = 0;
-    $cmd =~ s/\n\z//;
-    $stderr_to_stdout = 1 if $cmd =~ s/(?<=\S)(\s+)2>&1\s*\z//;
-    return if $cmd =~ /[\$&*(){}\[\]'";\\|?<>~`\n]/;
-    my @words = split ' ', $cmd;
-    return unless @words;
-    return (\@words, $stderr_to_stdout);
-}
-
-# True when the string is one simple command (words and redirections) that "exec" can prefix;
-# false for anything with an unquoted ; & | ( ) newline or #, a leading assignment, reserved
-# word or shell builtin, or quoting this scanner cannot follow. False is always safe.
-sub _is_simple_command {
-    my ($string) = @_;
-    (my $s = $string) =~ s/\s+\z//;
-    my ($first) = $s =~ /\A\s*(?:[0-9]*[<>]{1,2}[&|]?\s*[^\s<>|&;()]+\s*)*([^\s<>|&;()]*)/;
-    return 0 if !defined $first || $first eq '' || $SHELL_WORD{$first} || $first =~ /\A[A-Za-z_]\w*=/;
-    my @stack;
-    my $len = length $s;
-    for (my $i = 0; $i < $len; $i++) {
-        my $c   = substr $s, $i, 1;
-        my $top = @stack ? $stack[-1] : '';
-        if ($top eq "'") { pop @stack if $c eq "'"; next }
-        if ($c eq '\\') { $i++; next }
-        if ($top eq '`') { pop @stack if $c eq '`'; next }
-        my $next = substr $s, $i + 1, 1;
-        if ($c eq '$' && ($next eq '(' || $next eq '{')) { push @stack, '$' . $next; $i++; next }
-        if ($top eq '"') {
-            if    ($c eq '"') { pop @stack }
-            elsif ($c eq '`') { push @stack, '`' }
-            next;
-        }
-        if ($c eq "'" || $c eq '"' || $c eq '`') { push @stack, $c; next }
-        if ($top eq '${') { pop @stack if $c eq '}'; next }
-        if ($top eq '$(' || $top eq '(') {
-            if    ($c eq '(') { push @stack, '(' }
-            elsif ($c eq ')') { pop @stack }
-            next;
-        }
-        my $prev = $i ? substr($s, $i - 1, 1) : ' ';
-        next if ($c eq '&' && ($prev eq '>' || $prev eq '<') && $next ne '&')
-             || ($c eq '|' && $prev eq '>' && $next ne '|');
-        return 0 if $c =~ /[;&|()\n]/;
-        return 0 if $c eq '#' && $prev =~ /\s/;
-    }
-    return @stack ? 0 : 1;
-}
-
-sub _sh_quote {
-    my ($word) = @_;
-    $word =~ s/'/'\\''/g;
-    return "'$word'";
-}
-
 sub _find_binary {
     my ($opt) = @_;
     my @candidates = (
@@ -338,10 +288,15 @@ sub _find_binary {
         my ($path, $from) = @$candidate;
         next unless defined $path && length $path;
         _croak(E_BAD_BINARY, _oneline($path), $from) unless -f $path && -x _;
+        # Under perl -T the environment is tainted; LOGMEMORY_BIN names the measuring tool,
+        # chosen like the installed path, not the command (see TAINT MODE in the POD).
+        ($path) = $path =~ /\A(.*)\z/s if $from eq 'LOGMEMORY_BIN';
         return ($path, $from);
     }
-    my $path = IPC::Cmd::can_run('logmemory');
-    return ($path, 'PATH') if defined $path && length $path;
+    for my $dir (split /:/, defined $ENV{PATH} ? $ENV{PATH} : '', -1) {
+        my $path = (length $dir ? $dir : '.') . '/logmemory';
+        return ($path, 'PATH') if -f $path && -x _;
+    }
     _croak(E_NO_BINARY);
 }
 
@@ -353,6 +308,7 @@ sub _read_record {
     my $text = do { local $/; <$fh> };
     close $fh;
     return (undef, undef) unless defined $text && $text =~ /\S/;
+    require JSON::PP;
     my $json = JSON::PP->new->utf8;
     my $data = eval { $json->decode($text) };
     if (!defined $data) {
@@ -399,35 +355,22 @@ sub _oneline {
 
 sub _croak {
     my ($format, @args) = @_;
+    require LogMemory::Error;
     die LogMemory::Error->_new(message => sprintf($format, @args));
 }
 
 sub _croak_result {
     my ($result, $format, @args) = @_;
+    require LogMemory::Error;
     die LogMemory::Error->_new(message => sprintf($format, @args), result => $result);
 }
 
-package LogMemory::Error;
-
-use overload '""' => \&as_string, bool => sub { 1 }, fallback => 1;
-
-sub _new {
-    my ($class, %args) = @_;
-    my ($file, $line) = ('unknown', 0);
-    for (my $level = 0; my @frame = caller $level; $level++) {
-        next if $frame[0] =~ /\ALogMemory(?:::|\z)/;
-        ($file, $line) = @frame[1, 2];
-        last;
-    }
-    return bless { %args, file => $file, line => $line }, $class;
+sub _carp {
+    my ($format, @args) = @_;
+    require LogMemory::Error;
+    my ($file, $line) = LogMemory::Error::_caller();
+    warn sprintf($format, @args) . " at $file line $line.\n";
 }
-
-sub message   { return $_[0]{message} }
-sub result    { return $_[0]{result} }
-sub file      { return $_[0]{file} }
-sub line      { return $_[0]{line} }
-sub as_string { my ($self) = @_; return "$self->{message} at $self->{file} line $self->{line}.\n" }
-sub throw     { my $class = shift; die $class->_new(@_) }
 
 1;
 
@@ -471,8 +414,8 @@ or, letting the module die for you:
 
     eval { memrun('bigjob --all') };
     if (my $err = $@) {
-        warn "$err";                          # one line
-        my $used = $err->result && $err->result->maxrss_kb;   # measured even after SIGKILL
+        warn "$err";                          # IPC::System::Simple's wording, one line
+        my $used = $err->result && $err->result->peak_kb;     # measured even after SIGKILL
     }
 
     use LogMemory binary => '/opt/logmemory/bin/logmemory';   # choose the binary once
@@ -492,8 +435,21 @@ The measurement comes back through a temporary file (L<File::Temp>) that the mod
 logmemory as C<--record FILE> and removes afterwards; logmemory writes nothing to the command's
 standard output, and to standard error only its own errors, each prefixed C<logmemory:>.
 
-Nothing is exported by default. Ask for the functions by name or take them all with C<:all>.
-The module uses core Perl only (Perl 5.14 or later).
+The module uses core Perl only (Perl 5.14 or later), and C<use LogMemory> loads F<LogMemory.pm>
+alone: the rest (its other packages, JSON::PP, File::Temp) comes with the first call.
+
+=head1 EXPORTS
+
+Nothing by default. On request: C<memsystem>, C<memsystemx>, C<memrun>, C<memrunx> and
+C<last_result>, or all of them with the tag C<:all>. C<find_binary> is never exported. Asking
+for any other name croaks at the C<use> line.
+
+    use LogMemory qw(memsystem last_result);
+    use LogMemory qw(:all);
+    use LogMemory binary => '/opt/logmemory/bin/logmemory', qw(memrun);
+
+C<binary =E<gt> PATH> in the import list is not a function: it sets the logmemory program for
+the whole process (see L</ENVIRONMENT>).
 
 =head1 FUNCTIONS
 
@@ -573,10 +529,11 @@ the program to run, without arguments).
 
 Runs the command like C<memsystem> and returns its L<LogMemory::Result>. Croaks (see
 L</DIAGNOSTICS>) if the command could not start, was killed by a signal, or exited with a value
-not in C<allow>. C<$?> is set before croaking. The exception is a C<LogMemory::Error> object
-that stringifies to a one-line message ending in "at FILE line N." and a newline, and has
-the methods C<message> (the text without the location), C<result> (the Result; undef for errors
-raised before the command ran), C<file> and C<line>.
+not in C<allow>. C<$?> is set before croaking. The exception is a L<LogMemory::Error> object
+that stringifies to L<IPC::System::Simple>'s one-line message ending in "at FILE line N." and a
+newline (C<"mycmd" unexpectedly returned exit value 3 at x.pl line 7.>), with the methods
+C<message>, C<command>, C<exit_value>, C<signal>, C<core_dumped>, C<started_ok>, C<file>,
+C<line> and C<result> (the Result, with every figure).
 
 =head2 memrunx
 
@@ -628,6 +585,7 @@ A L<LogMemory::Result> has read-only accessors:
     tree_unmeasured     hash reference: why a tree measurement is undef
     processes     one hash reference per process (pid, ppid, cmd, vmhwm_kb, ...)
     log_file      the log option, or undef
+    peak_kb       the job's peak as one figure; peak_source says which of the above it is
     is_success    true if status is 0
     as_hash       all of the above (and the raw record) as a hash reference
 
@@ -679,8 +637,9 @@ dash, Debian's F</bin/sh>, reports a command killed by signal N as exit value 12
 
 Anything else: a list (C<a; b>, C<a && b>, C<a || b>), a pipeline (C<a | b>), a background
 job (C<&>), a subshell or group, several lines, a comment, a leading variable assignment
-(C<VAR=x cmd>), or a first word that is a shell reserved word or builtin (C<cd>, C<echo>,
-C<exit>, C<exec>, ...). Putting logmemory in front would change what such a string does (in
+(C<VAR=x cmd>), a first word that is a shell reserved word or builtin (C<cd>, C<echo>,
+C<exit>, C<exec>, ...), or a first word that is quoted or expanded, which may turn out to be
+one (C<"cd" /tmp>, C<$X 3> with C<X=exit>, C<$(echo exit) 4>). Putting logmemory in front would change what such a string does (in
 C<lm -- a; b> and C<lm -- a | b> only C<a> is measured; C<exec lm -- a; b> never runs C<b>;
 C<lm -- cd dir> fails), so logmemory runs C</bin/sh -c STRING>. The string runs exactly as
 under C<CORE::system> and C<$?> is the same. The top-level figures then belong to the shell
@@ -730,29 +689,98 @@ case and "unexpectedly returned exit value" in the second.
 
 =back
 
+C<CORE::system> also returns -1 when it could not start the program or could not wait for
+it, and so do the functions, with the same C<$!>: an argument list too long for exec
+(E2BIG), a failed fork (EAGAIN), or a caller that ignores SIGCHLD (C<$SIG{CHLD} = 'IGNORE'>:
+the kernel reaps logmemory before Perl can wait for it, ECHILD). In the last case the command
+did run and its figures are in the Result (C<status> is -1; the record, in
+C<< $result->as_hash->{record} >>, says how it ended); C<memrun> croaks "failed to start" as
+L<IPC::System::Simple> does. A caller's own SIGCHLD handler that reaps children (C<1 while
+waitpid(-1, WNOHANG) E<gt> 0>) changes nothing: the status is taken from C<system>'s return
+value, not from C<$?>, which such a handler overwrites. (Written without C<local ($?, $!)>, that
+handler also leaves C<$?> at -1 after C<CORE::system> returns; after C<memsystem>, whose
+C<system> it interrupted, C<$?> is the status.)
+
 Like C<CORE::system>, the functions ignore SIGINT and SIGQUIT while the command runs.
 C<${^CHILD_ERROR_NATIVE}> is that of the logmemory process, not recomputed.
+
+=head1 MIGRATING FROM system()
+
+=over 4
+
+=item Log parsers
+
+The default C<text> record appends lines the original C<logmemory> did not write
+(C<MaxRSS:>, C<Exit:>, C<Elapsed:>, C<Processes:>, C<TreeMaxVmHWM:>, C<TreePeak:>, ...). A
+parser that expects only C<Date:>, C<Cmd:>, C<VmPeak:> and C<VmHWM:> takes
+C<format =E<gt> 'legacy'>, which writes the original's lines byte for byte. Better, read the
+figures from the Result and parse nothing.
+
+=item The exit status
+
+C<system("logmemory -o mem.log cmd ...") == 0> was always true with the original, which exited
+0 whatever the command did. C<memsystem> returns the command's status, so such a check now
+fires when the command fails.
+
+=item The cost of a call
+
+Each call starts the logmemory program, tens of milliseconds of fixed cost (the one-file
+binary unpacks itself and starts an interpreter), against a millisecond or two for
+C<CORE::system> of C</bin/true>; F<bench/perl_module.py> in the logmemory sources measures it. Nothing is added per system call of the command. Loops of many tiny commands
+pay it each time; measure the loop as one command (C<memsystem("./loop.sh")>) instead.
+
+=item Missing figures
+
+A figure that was not measured is undef, never 0, and C<unmeasured>/C<tree_unmeasured> say
+why. C<tree_peak_kb> in particular is undef wherever logmemory cannot make a memory cgroup
+for the job (cgroup v1 without root, cgroup v2 where logmemory shares its cgroup, as the Perl
+program that calls it usually does) and no C<sample> was asked for; C<peak_kb> then falls
+back to the largest single process and C<peak_source> says so.
+
+=item Exceptions
+
+C<memrun> and C<memrunx> die with L<IPC::System::Simple>'s messages, so handlers such as
+C<$@ =~ /unexpectedly returned exit value (\d+)/> keep working; the exception is an object
+(L<LogMemory::Error>) that stringifies to that message.
+
+=item Taint mode
+
+See L</TAINT MODE>.
+
+=back
+
+=head1 TAINT MODE
+
+Under C<perl -T> the functions behave as C<CORE::system>: a tainted argument, a tainted
+C<log> file name, or a tainted C<PATH>, C<IFS>, C<CDPATH>, C<ENV> or C<BASH_ENV> makes the
+call die with Perl's own message ("Insecure dependency in system while running with -T switch",
+"Insecure $ENV{PATH} while running with -T switch"), located at the caller's line, before
+anything runs. Clean the environment as L<perlsec> says, as for C<CORE::system>.
+
+The logmemory program's own path is not the caller's data: the installed path and one found
+in an untainted C<PATH> are untainted, and so is C<LOGMEMORY_BIN> once it names an executable
+file (it is trusted as C<PATH> entries set by the program are). A program that must not let
+its environment choose the measuring tool deletes C<$ENV{LOGMEMORY_BIN}> or passes the
+C<binary> option.
 
 =head1 DIAGNOSTICS
 
 Every message is a constant in the module, reproduced here verbatim; C<%s> and C<%d> are filled
-in, and errors end with " at FILE line N." pointing at the caller.
+in, and errors end with " at FILE line N." pointing at the caller. Besides these, under
+C<perl -T> a call dies with Perl's own C<Insecure ...> messages where C<CORE::system> would (see
+L</TAINT MODE>), also as L<LogMemory::Error> objects located at the caller.
 
 =over 4
 
-=item LogMemory: cannot find the logmemory binary; set LOGMEMORY_BIN, use LogMemory binary => PATH, or put logmemory in PATH
+=item LogMemory: cannot find the logmemory binary; give the binary option, use LogMemory binary => PATH, set LOGMEMORY_BIN, or put logmemory in PATH
 
 No binary option, no C<use LogMemory binary =E<gt> PATH>, no C<LOGMEMORY_BIN>, no installed path,
 and no C<logmemory> in C<PATH>.
 
-=item LogMemory: logmemory binary "%s" (from %s) is not an executable file; set LOGMEMORY_BIN to the right path
+=item LogMemory: logmemory binary "%s" (from %s) is not an executable file
 
-The path given by the named source does not exist or is not executable. A source that names a
-path is not skipped when the path is wrong.
-
-=item LogMemory: cannot run the logmemory binary "%s": %s
-
-Starting logmemory (or F</bin/sh> for a string) failed, e.g. fork failed.
+The path given by the named source does not exist or is not executable: correct that source.
+A source that names a path is not skipped when the path is wrong.
 
 =item LogMemory: logmemory failed before running "%s" (exit value %d); its message is on STDERR
 
@@ -793,22 +821,27 @@ Exit values are integers from 0 to 255.
 
 =item LogMemory: "use LogMemory binary => PATH" needs a PATH
 
-=item LogMemory: "%s" failed to start: %s
+=item LogMemory: "%s" is not exported by the LogMemory module
 
-C<memrun>/C<memrunx>: the command could not be started; the second C<%s> is C<$!>.
+The import list names something that is not in L</EXPORTS>.
 
-=item LogMemory: "%s" unexpectedly returned exit value %d (max RSS %s)
+=item "%s" failed to start: "%s"
 
-C<memrun>/C<memrunx>: the exit value is not allowed. The max RSS is "N kB" or "unmeasured".
+C<memrun>/C<memrunx>: C<CORE::system> would have returned -1; the second C<%s> is C<$!>.
+L<IPC::System::Simple>'s wording, as are the next two.
 
-=item LogMemory: "%s" died to signal "%s" (%d)%s (max RSS %s)
+=item "%s" unexpectedly returned exit value %d
 
-C<memrun>/C<memrunx>: the command was killed by a signal (name such as "SIGKILL", number, and
-" and dumped core" if it did).
+C<memrun>/C<memrunx>: the exit value is not allowed.
+
+=item "%s" died to signal "%s" (%d)%s
+
+C<memrun>/C<memrunx>: the command was killed by a signal (its name without C<SIG>, such as
+"KILL", its number, and " and dumped core" if it did).
 
 =item LogMemory: ignoring the record logmemory wrote for "%s": %s
 
-A warning (carp): the record file is not a JSON object. The status is still returned; the
+A warning, located at the caller: the record file is not a JSON object. The status is still returned; the
 measurements are undef.
 
 =item LogMemory::Result: %s is read-only
@@ -861,14 +894,29 @@ measured after the command ends, as logmemory returns when the command ends.
 
 =item *
 
-C<$!> after -1 is derived from logmemory's exit value (127: ENOENT, 126: EACCES), so rarer
-reasons (ETXTBSY, E2BIG, ELOOP) are reported as EACCES or ENOENT.
+C<$!> after -1 for a program that cannot be executed is derived from logmemory's exit value
+(127: ENOENT, 126: EACCES), so rarer reasons (ETXTBSY, ELOOP) are reported as EACCES or
+ENOENT. A script whose C<#!> interpreter does not exist is recognised before anything runs and
+gives -1 with ENOENT, as under C<CORE::system>; through the shell, the status is the shell's 127
+as under C<CORE::system>, but the message on standard error comes from F</usr/bin/env>.
+
+=item *
+
+The logmemory invocation adds a few arguments to the command's, so a command whose argument
+list is within a few hundred bytes of the kernel's limit gets -1 and E2BIG where
+C<CORE::system> would run it.
 
 =item *
 
 A string starting with a shell builtin that also exists as a program (C<echo>, C<test>,
 C<kill>) and containing metacharacters is measured through the shell, so the builtin runs, as
 under C<CORE::system>.
+
+=item *
+
+Under an ignored SIGCHLD the one-file binary's bootloader says on standard error that it
+failed to wait for its child (C<[PYI-...:WARNING] LOADER: ...>); the result is still -1 with
+ECHILD and the record is complete.
 
 =item *
 
@@ -893,7 +941,18 @@ run through the shell; for lists and plain strings C<argv> is the caller's own.
 
 =head1 SEE ALSO
 
-L<LogMemory::Result>, L<logmemory(1)>, L<perlfunc/system>, L<IPC::System::Simple>,
-L<perlvar/$?>, L<time(1)>, L<proc(5)> (VmHWM, VmPeak), L<getrusage(2)> (ru_maxrss).
+L<LogMemory::Result>, L<LogMemory::Error>, L<logmemory(1)>, L<perlfunc/system>, L<IPC::System::Simple>,
+L<perlvar/$?>, L<perlsec>, L<time(1)>, L<proc(5)> (VmHWM, VmPeak), L<getrusage(2)> (ru_maxrss).
+
+=head1 AUTHOR
+
+The logmemory maintainers, E<lt>maintainers@users.noreply.r-seed-e1248e31.exampleE<gt>.
+
+=head1 LICENSE AND COPYRIGHT
+
+Copyright (c) 2026 the logmemory maintainers.
+
+This library is free software under the MIT licence: see the file F<LICENSE> that comes with
+it.
 
 =cut

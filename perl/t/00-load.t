@@ -1,4 +1,4 @@
-# The module compiles, loads, exports nothing by default and everything with :all.
+# The module compiles, loads little, exports nothing by default and everything with :all.
 use strict;
 use warnings;
 use FindBin;
@@ -36,5 +36,11 @@ for my $file (qw(LogMemory.pm LogMemory/Result.pm)) {
 is_deeply([sort @LogMemory::EXPORT_OK], [sort @functions], '@EXPORT_OK');
 is_deeply(\@LogMemory::EXPORT, [], '@EXPORT is empty');
 ok(!eval { LogMemory->import('no_such_function'); 1 }, 'unknown import croaks');
+
+# use LogMemory loads LogMemory.pm and the pragmas it uses, nothing else: the other packages,
+# JSON::PP and File::Temp come with the first call.
+my $loaded = qx{"$PERL" "-I$TDIR/../lib" -MLogMemory -e "print join q( ), sort keys %INC"};
+my @extra = grep { !/\A(?:LogMemory|strict|warnings|warnings\/register|constant)\.pm\z/ } split ' ', $loaded;
+is_deeply(\@extra, [], 'use LogMemory loads LogMemory.pm alone') or diag $loaded;
 
 done_testing;

@@ -9,7 +9,11 @@ use Test::More;
 use Pod::Checker;
 
 require LogMemory;
-my %file = (main => $INC{'LogMemory.pm'}, result => $INC{'LogMemory/Result.pm'});
+require LogMemory::Result;
+require LogMemory::Error;
+require LogMemory::Plan;
+my %file = (main => $INC{'LogMemory.pm'}, result => $INC{'LogMemory/Result.pm'},
+            error => $INC{'LogMemory/Error.pm'}, plan => $INC{'LogMemory/Plan.pm'});
 
 for my $path (values %file) {
     my $checker = Pod::Checker->new(-warnings => 2);
@@ -22,8 +26,9 @@ for my $path (values %file) {
 my $source = slurp($file{main});
 my @heads = $source =~ /^=head1\s+(.+?)\s*$/mg;
 is_deeply(\@heads, [
-    'NAME', 'SYNOPSIS', 'DESCRIPTION', 'FUNCTIONS', 'RESULT', 'SHELL VS LIST', 'EXIT STATUS AND $?',
-    'DIAGNOSTICS', 'ENVIRONMENT', 'BUGS AND LIMITATIONS', 'SEE ALSO',
+    'NAME', 'SYNOPSIS', 'DESCRIPTION', 'EXPORTS', 'FUNCTIONS', 'RESULT', 'SHELL VS LIST',
+    'EXIT STATUS AND $?', 'MIGRATING FROM system()', 'TAINT MODE', 'DIAGNOSTICS', 'ENVIRONMENT',
+    'BUGS AND LIMITATIONS', 'SEE ALSO', 'AUTHOR', 'LICENSE AND COPYRIGHT',
 ], 'POD sections in order');
 
 my ($synopsis) = $source =~ /^=head1 SYNOPSIS\n(.*?)^=head1/ms;

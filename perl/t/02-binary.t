@@ -39,7 +39,7 @@ is(LogMemory::find_binary(), $bin{path}, 'then PATH (the unsubstituted placehold
 $ENV{PATH} = "$dir/empty";
 my $err = eval { LogMemory::find_binary(); 1 } ? undef : $@;
 isa_ok($err, 'LogMemory::Error', 'missing binary croaks with an error object');
-like("$err", qr/\ALogMemory: cannot find the logmemory binary; set LOGMEMORY_BIN\b.* at \S+ line \d+\.\n\z/,
+like("$err", qr/\ALogMemory: cannot find the logmemory binary; .*\bLOGMEMORY_BIN\b.* at \S+ line \d+\.\n\z/,
     'the message names LOGMEMORY_BIN and is one line');
 ok(!eval { LogMemory::memsystem('true'); 1 }, 'memsystem croaks too');
 like("$@", qr/LOGMEMORY_BIN/, '... naming LOGMEMORY_BIN');
@@ -52,5 +52,15 @@ like("$@", qr/\ALogMemory: logmemory binary "\Q$dir\E\/empty\/nonexistent" \(fro
 
 ok(!eval { LogMemory->import(binary => undef); 1 }, 'use LogMemory binary => undef croaks');
 like("$@", qr/needs a PATH/, '... with its message');
+
+# Errors of "use LogMemory ..." point at the caller's use line, not into the module.
+my $script = spew("$dir/use.pl", qq{use strict;\n\nuse LogMemory qw(memsystem no_such_function);\n});
+my $out = qx{"$PERL" "-I$TDIR/../lib" "$script" 2>&1};
+like($out, qr/\ALogMemory: "no_such_function" is not exported by the LogMemory module at \Q$script\E line 3\.\n/,
+    'an unknown import croaks at the use line');
+$script = spew("$dir/use-binary.pl", qq{use strict;\nuse LogMemory binary => '$dir/empty/nonexistent';\nLogMemory::memsystem('true');\n});
+$out = qx{"$PERL" "-I$TDIR/../lib" "$script" 2>&1};
+like($out, qr/\ALogMemory: logmemory binary "\Q$dir\E\/empty\/nonexistent" \(from use LogMemory binary => PATH\) is not an executable file at \Q$script\E line 3\.\n\z/,
+    'a wrong binary => PATH: named as the source, at the call, without advice it cannot follow');
 
 done_testing;

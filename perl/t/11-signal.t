@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use LMTest;
 use Test::More;
+use File::Temp ();
 use LogMemory qw(memsystem memsystemx last_result);
 
 need_binary();

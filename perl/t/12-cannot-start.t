@@ -1,5 +1,6 @@
-# A missing program and a non-executable file: -1 and $! where CORE::system execs the command
-# itself (lists, plain strings), the shell's 127/126 where it uses the shell.
+# A missing program, a non-executable file, a missing #! interpreter: -1 and $! where
+# CORE::system execs the command itself (lists, plain strings), the shell's 127/126 where it
+# uses the shell.
 use strict;
 use warnings;
 use FindBin;
@@ -49,6 +50,26 @@ for my $what (sort keys %program) {
             compare_with_system("$what, memsystemx(@{[ scalar @$cmd ]} args)", \&memsystemx, $systemx, @$cmd);
         });
     }
+}
+
+# A script whose #! interpreter does not exist: exec fails with ENOENT, found directly or in
+# PATH (execvp goes on to the next directory, and finds nothing better here).
+my $script = spew("$dir/bad-interpreter", "#!$dir/no-such-interpreter\nexit 0\n");
+chmod 0755, $script or die $!;
+{
+    local $ENV{PATH} = "$dir:$ENV{PATH}";
+    for my $form (['list', $script, 'arg'], ['string', $script], ['string with 2>&1', "$script 2>&1"],
+                  ['name found in PATH', 'bad-interpreter'], ['string with a redirection', "$script </dev/null"],
+                  ['string after ;', "true; $script"]) {
+        my ($label, @cmd) = @$form;
+        my $got = with_stderr_to($stderr, sub {
+            compare_with_system("#! interpreter missing, $label", \&memsystem, $system, @cmd);
+        });
+        is(last_result()->status, $got, "#! interpreter missing, $label: Result status $got");
+    }
+    with_stderr_to($stderr, sub {
+        compare_with_system('#! interpreter missing, memsystemx', \&memsystemx, $systemx, $script);
+    });
 }
 
 done_testing;

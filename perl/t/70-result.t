@@ -6,7 +6,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use LMTest;
 use Test::More;
+use JSON::PP ();
 use LogMemory ();
+use LogMemory::Result ();
 
 my %record = (
     date => '2026-11-25T19:05:38+00:00', cmd => ['ls', '-l'], pid => 12345,

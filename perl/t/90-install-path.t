@@ -9,6 +9,9 @@ use Test::More;
 use File::Temp qw(tempdir);
 
 require LogMemory;
+require LogMemory::Result;
+require LogMemory::Error;
+require LogMemory::Plan;
 my $source = slurp($INC{'LogMemory.pm'});
 my $placeholder = '@LOGMEMORY_' . 'INSTALLED_BINARY@';
 my @found = $source =~ /\Q$placeholder\E/g;
@@ -24,7 +27,7 @@ my $dir = tempdir(CLEANUP => 1);
 mkdir "$dir/lib" or die $!;
 mkdir "$dir/lib/LogMemory" or die $!;
 spew("$dir/lib/LogMemory.pm", $source);
-spew("$dir/lib/LogMemory/Result.pm", slurp($INC{'LogMemory/Result.pm'}));
+spew("$dir/lib/$_", slurp($INC{$_})) for grep { m{\ALogMemory/} } keys %INC;
 my $bin = spew("$dir/logmemory", "#!/bin/sh\nexit 0\n");
 chmod 0755, $bin or die $!;
 

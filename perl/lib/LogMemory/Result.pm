@@ -4,9 +4,6 @@ use 5.014;
 use strict;
 use warnings;
 
-use Carp ();
-use POSIX ();
-
 our $VERSION = '0.01';
 
 use constant E_READ_ONLY => 'LogMemory::Result: %s is read-only';
@@ -74,52 +71,58 @@ sub _new {
 for my $name (qw(pid status log_file), @MEMORY, @TIMES, @TREE) {
     no strict 'refs';
     *{$name} = sub {
-        Carp::croak(sprintf E_READ_ONLY, $name) if @_ > 1;
+        _read_only($name) if @_ > 1;
         return $_[0]{$name};
     };
 }
 
+sub _read_only {
+    my ($name) = @_;
+    require Carp;
+    Carp::croak(sprintf E_READ_ONLY, $name);
+}
+
 sub argv {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'argv') if @_ > 1;
+    _read_only('argv') if @_ > 1;
     return @{ $self->{argv} };
 }
 
 sub tree_max_vmhwm_cmd {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'tree_max_vmhwm_cmd') if @_ > 1;
+    _read_only('tree_max_vmhwm_cmd') if @_ > 1;
     return @{ $self->{tree_max_vmhwm_cmd} || [] };
 }
 
 sub tree_unmeasured {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'tree_unmeasured') if @_ > 1;
+    _read_only('tree_unmeasured') if @_ > 1;
     return { %{ $self->{tree_unmeasured} || {} } };
 }
 
 sub processes {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'processes') if @_ > 1;
+    _read_only('processes') if @_ > 1;
     return map { _copy($_) } @{ $self->{processes} || [] };
 }
 
 sub exit_code {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'exit_code') if @_ > 1;
+    _read_only('exit_code') if @_ > 1;
     my $status = $self->{status};
-    return $status != -1 && POSIX::WIFEXITED($status) ? POSIX::WEXITSTATUS($status) : undef;
+    return $status != -1 && !($status & 127) ? $status >> 8 : undef;
 }
 
 sub signal {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'signal') if @_ > 1;
+    _read_only('signal') if @_ > 1;
     my $status = $self->{status};
     return $status != -1 && ($status & 127) ? $status & 127 : undef;
 }
 
 sub signal_name {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'signal_name') if @_ > 1;
+    _read_only('signal_name') if @_ > 1;
     my $signo = $self->signal;
     return undef unless defined $signo;
     return $self->{signal_name} if defined $self->{signal_name};
@@ -134,29 +137,53 @@ sub signal_name {
 
 sub core_dumped {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'core_dumped') if @_ > 1;
+    _read_only('core_dumped') if @_ > 1;
     my $status = $self->{status};
     return $status != -1 && ($status & 127) && ($status & 128) ? 1 : 0;
 }
 
 sub unmeasured {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'unmeasured') if @_ > 1;
+    _read_only('unmeasured') if @_ > 1;
     return { %{ $self->{unmeasured} || {} } };
+}
+
+# The job's peak as one figure: the concurrent peak where there is one, else the largest
+# single-process figure measured (a lower bound of the concurrent peak).
+sub peak_kb {
+    my ($self) = @_;
+    _read_only('peak_kb') if @_ > 1;
+    return ($self->_peak)[0];
+}
+
+sub peak_source {
+    my ($self) = @_;
+    _read_only('peak_source') if @_ > 1;
+    return ($self->_peak)[1];
+}
+
+sub _peak {
+    my ($self) = @_;
+    return ($self->{tree_peak_kb}, $self->{tree_peak_source})
+      if defined $self->{tree_peak_kb} && defined $self->{tree_peak_source};
+    my ($tree, $own) = @$self{qw(tree_max_vmhwm_kb maxrss_kb)};
+    return ($tree, 'tree_max_vmhwm') if defined $tree && (!defined $own || $tree > $own);
+    return ($own, 'maxrss') if defined $own;
+    return (undef, undef);
 }
 
 sub is_success {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'is_success') if @_ > 1;
+    _read_only('is_success') if @_ > 1;
     return $self->{status} == 0 ? 1 : 0;
 }
 
 sub as_hash {
     my ($self) = @_;
-    Carp::croak(sprintf E_READ_ONLY, 'as_hash') if @_ > 1;
+    _read_only('as_hash') if @_ > 1;
     my %hash = map { $_ => $self->$_ }
       qw(pid status exit_code signal signal_name core_dumped log_file is_success unmeasured
-         tree_unmeasured),
+         tree_unmeasured peak_kb peak_source),
       @MEMORY, @TIMES, @TREE;
     $hash{argv}   = [$self->argv];
     $hash{tree_max_vmhwm_cmd} = [$self->tree_max_vmhwm_cmd];
@@ -171,12 +198,16 @@ sub as_string {
     $command = $self->{command} if defined $self->{command};
     $command =~ s/\n/\\n/g;
     $command =~ s/([\x00-\x1f\x7f])/sprintf '\\x%02x', ord $1/ge;
-    my $how = $self->{status} == -1   ? 'failed to start'
-            : defined $self->signal   ? 'killed by ' . $self->signal_name
-                                        . ($self->core_dumped ? ' (core dumped)' : '')
-            :                           'exit ' . $self->exit_code;
+    my $record = $self->{record};
+    my $how = $self->{status} == -1 && !$record ? 'failed to start'
+            : $self->{status} == -1       ? 'not waited for (status -1), recorded '
+                                            . (defined $record->{signal} ? "signal $record->{signal}"
+                                                                         : "exit $record->{exit_code}")
+            : defined $self->signal       ? 'killed by ' . $self->signal_name
+                                            . ($self->core_dumped ? ' (core dumped)' : '')
+            :                               'exit ' . $self->exit_code;
     my @parts = ("\"$command\": $how");
-    if ($self->{status} != -1) {
+    if ($self->{status} != -1 || $record) {
         for my $key (qw(maxrss vmhwm vmpeak)) {
             my $kb = $self->{"${key}_kb"};
             push @parts, "$key " . (defined $kb ? "$kb kB" : 'unmeasured');
@@ -301,6 +332,14 @@ was asked for, C<tree_peak_kb> and C<tree_peak_source> are undef and
 C<tree_peak_unavailable_reason> says why. The cgroup figure is what the kernel charged to the
 job, page cache and kernel memory included, so it can differ from a sum of RSS.
 
+=item peak_kb, peak_source
+
+The job's peak as one figure, in kibibytes, and which measurement it is: the concurrent peak
+(C<tree_peak_kb>) where there is one, with its source (C<cgroup2>, C<cgroup1>, C<sampled>);
+otherwise the larger of C<tree_max_vmhwm_kb> (source C<tree_max_vmhwm>) and C<maxrss_kb>
+(source C<maxrss>), a single process's peak and so a lower bound of the job's. Both undef
+when nothing was measured. For a report that must say what it shows, print both.
+
 =item tree_unmeasured
 
 A new hash reference: for each tree measurement that is undef, logmemory's reason.
@@ -326,6 +365,10 @@ The C<log> option of the call, or undef.
 A new hash reference with all of the values above, C<argv>, C<tree_max_vmhwm_cmd> and
 C<processes> as array references, and C<record>, a copy of the JSON record logmemory wrote
 (undef if none).
+
+=item as_string
+
+The one-line summary below; also what a Result gives when used as a string.
 
 =back
 

@@ -25,14 +25,21 @@ our $TDIR = $T;
 
 sub helper { return File::Spec->catfile($T, 'bin', $_[0]) }
 
-# Skip (by hand) or fail (in CI) unless LOGMEMORY_BIN names the logmemory program to test.
+# The logmemory program under test: LOGMEMORY_BIN, else the first logmemory in PATH (so that
+# "perl Makefile.PL && make test" tests the installed one), exported as LOGMEMORY_BIN for the
+# module and the children. Without either: a skip by hand, a failure in CI.
 sub need_binary {
     my $bin = $ENV{LOGMEMORY_BIN};
-    my $why = !defined $bin || $bin eq '' ? 'LOGMEMORY_BIN is not set'
+    if (!defined $bin || $bin eq '') {
+        ($bin) = grep { -f && -x _ } map { (length ? $_ : '.') . '/logmemory' }
+          split /:/, defined $ENV{PATH} ? $ENV{PATH} : '', -1;
+        $ENV{LOGMEMORY_BIN} = $bin if defined $bin;
+    }
+    my $why = !defined $bin              ? 'LOGMEMORY_BIN is not set and no logmemory in PATH'
             : !-f $bin || !-x _          ? "LOGMEMORY_BIN=$bin is not an executable file"
             :                              undef;
     return $bin unless defined $why;
-    if ($ENV{CI} || defined $bin && $bin ne '') {
+    if ($ENV{CI} || defined $bin) {
         Test::More::plan(tests => 1);
         Test::More::fail("$why; set it to the logmemory program under test");
         exit 1;
