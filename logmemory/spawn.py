@@ -98,12 +98,13 @@ def _launcher_argv(argv):
     return [b"/bin/sh", b"-c", script, b"logmemory", env, *unset, b"--", *restore, *argv]
 
 
-def _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd):
+def _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd, caller_chld):
     """In the forked child: wait for the go byte, restore signals, exec; report errno on failure."""
     try:
         how = os.read(go_r, 1)
         for sig in _RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, caller_chld)
         signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
         if join_fd is not None:
             # Last, so that little of this Python copy is charged to the job before exec.
@@ -149,13 +150,16 @@ def start(argv, path, saved_mask, trace=True, join_fd=None) -> Child:
 
     The child moves itself into a cgroup through join_fd just before it execs."""
     launcher = _launcher_argv(argv) if trace else None
+    # A SIGCHLD ignored by our caller is inherited: the kernel would reap the command for us and
+    # wait4 fail with ECHILD. We take the default; the command gets the caller's setting back.
+    caller_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
-        _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd)
+        _exec_child(go_r, err_w, saved_mask, argv, path, launcher, join_fd, caller_chld)
     os.close(go_r)
     os.close(err_w)
     trace_error = None
