@@ -148,6 +148,14 @@ def _write(fd, path, data):
             sys.stderr.flush()
 
 
+def _bootloader_pid():
+    """The one-file bootloader's pid if it waits as our parent, relaying signals (it then unpacked
+    to a per-run _MEIxxxxxx); with the per-user unpack cache, our parent is the caller."""
+    if os.path.basename(getattr(sys, "_MEIPASS", "")).startswith("_MEI"):
+        return os.getppid()
+    return None
+
+
 def main(args=None):
     """Entry point; the only place that exits."""
     args = sys.argv[1:] if args is None else args
@@ -180,7 +188,7 @@ def main(args=None):
                            # Text and legacy records name one process; JSON and --per-process all.
                            all_cmdlines=bool(settings["record"] or settings["per-process"]
                                              or settings["format"] == "json"),
-                           relay_pid=os.getppid() if getattr(sys, "frozen", False) else None)
+                           relay_pid=_bootloader_pid())
     except CannotRun as exc:
         _say(str(exc))
         sys.exit(exitcodes.NOT_FOUND if exc.errno == errno.ENOENT else exitcodes.CANNOT_EXECUTE)
