@@ -113,7 +113,8 @@ uninstall:
 
 lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check logmemory tests bench build/pyi_rth_logmemory.py
-	bash -n build/smoke.sh build/bootloader.sh
+	bash -n build/smoke.sh
+	bash -n build/bootloader.sh
 	bash -n .ci/run
 	@if [ -d perl/lib ]; then \
 	    find perl/lib -name '*.pm' -exec perl -Iperl/lib -c {} \; ; \
