@@ -186,6 +186,21 @@ def test_cache_is_unpacked_once_and_reused(lm, log, private_tmp):
 
 
 @binary_only
+def test_a_thinned_out_cache_is_unpacked_again(lm, log, private_tmp):
+    env = dict(logmemory_env(), TMPDIR=str(private_tmp))
+    assert lm("-o", str(log), "true", env=env).returncode == 0
+    (key,) = _cache_entries(private_tmp)
+    copy = private_tmp / f"logmemory-{os.geteuid()}" / key
+    (json_module,) = (copy / "python3.11" / "lib-dynload").glob("_json.*")
+    json_module.unlink()
+    os.truncate(copy / "libz.so.1", 100)
+    r = lm("--format", "json", "-o", str(log), "sh", "-c", "exit 4", env=env)
+    assert (r.returncode, r.stderr) == (4, b"")
+    assert json_module.exists() and (copy / "libz.so.1").stat().st_size > 100
+    assert _cache_entries(private_tmp) == [key]
+
+
+@binary_only
 def test_unpacking_removes_what_a_killed_unpacking_left(lm, log, private_tmp):
     dead = subprocess.Popen(["true"])
     dead.wait()

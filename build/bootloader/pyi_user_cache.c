@@ -16,10 +16,13 @@
  * sticky; KEY is ours and not writable by others. A copy is unpacked into
  * a private temporary directory beside KEY and renamed to KEY when
  * complete, so a run never sees a half-unpacked copy; concurrent first
- * runs each unpack and one rename wins.
+ * runs each unpack and one rename wins. Before each use, every unpacked
+ * file is checked to be there at its size (about 20 lstat calls): a copy
+ * that a temporary-file cleaner thinned out is unpacked again.
  */
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
@@ -117,6 +120,51 @@ _unpack(struct PYI_CONTEXT *pyi_ctx, const char *user_dir, const char *cache_dir
     return NULL;
 }
 
+/* Whether cache_dir holds every file the bundle unpacks, at its size:
+ * a temporary-file cleaner (systemd-tmpfiles ages files out of /tmp) may
+ * have removed some of an old copy. */
+static bool
+_complete(const struct PYI_CONTEXT *pyi_ctx, const char *cache_dir)
+{
+    const struct ARCHIVE *archive = pyi_ctx->archive;
+    const struct TOC_ENTRY *entry;
+    char path[PYI_PATH_MAX];
+    struct stat st;
+
+    for (entry = archive->toc; entry < archive->toc_end; entry = pyi_archive_next_toc_entry(archive, entry)) {
+        if (entry->typecode != ARCHIVE_ITEM_BINARY && entry->typecode != ARCHIVE_ITEM_DATA &&
+            entry->typecode != ARCHIVE_ITEM_ZIPFILE && entry->typecode != ARCHIVE_ITEM_SYMLINK) {
+            continue;
+        }
+        if (snprintf(path, PYI_PATH_MAX, "%s/%s", cache_dir, entry->name) >= PYI_PATH_MAX || lstat(path, &st) < 0) {
+            return false;
+        }
+        if (entry->typecode != ARCHIVE_ITEM_SYMLINK && st.st_size != (off_t)entry->uncompressed_length) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Move an incomplete copy out of the way, under a name that marks it as
+ * being unpacked by us (so no concurrent run removes it meanwhile), and
+ * remove it. Losing the race to a concurrent run is success. */
+static void
+_discard(const char *user_dir, const char *cache_dir)
+{
+    char doomed[PYI_PATH_MAX];
+
+    if (snprintf(doomed, PYI_PATH_MAX, "%s/" UNPACK_PREFIX "%d-XXXXXX", user_dir, (int)getpid()) >= PYI_PATH_MAX ||
+        mkdtemp(doomed) == NULL) {
+        return;
+    }
+    if (rename(cache_dir, doomed) < 0) {
+        rmdir(doomed);
+        return;
+    }
+    pyi_recursive_rmdir(doomed);
+}
+
 /* Load the bundled shared libraries at the top of the bundle (libffi,
  * libz, ...) by their full path. The dynamic linker then resolves an
  * extension module's dependency on them by soname from the loaded copy,
@@ -194,6 +242,9 @@ pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx)
         } else if ((error = _check_dir(user_dir, S_IRWXG | S_IRWXO)) != NULL) {
             snprintf(cache_dir, PYI_PATH_MAX, "%s", user_dir);
         } else if (lstat(cache_dir, &st) < 0 && errno == ENOENT) {
+            error = _unpack(pyi_ctx, user_dir, cache_dir);
+        } else if (_check_dir(cache_dir, S_IWGRP | S_IWOTH) == NULL && !_complete(pyi_ctx, cache_dir)) {
+            _discard(user_dir, cache_dir);
             error = _unpack(pyi_ctx, user_dir, cache_dir);
         }
         if (error == NULL) {
