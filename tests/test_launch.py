@@ -186,6 +186,15 @@ def test_cache_is_unpacked_once_and_reused(lm, log, private_tmp):
 
 
 @binary_only
+def test_concurrent_first_runs_share_one_copy(lm_cmd, log, private_tmp):
+    env = dict(logmemory_env(), TMPDIR=str(private_tmp))
+    jobs = [subprocess.Popen([*lm_cmd, "-o", str(log), "sh", "-c", f"exit {n}"], env=env,
+                             stderr=subprocess.PIPE) for n in range(1, 9)]
+    assert [(p.wait(timeout=120), p.stderr.read()) for p in jobs] == [(n, b"") for n in range(1, 9)]
+    assert len(_cache_entries(private_tmp)) == 1
+
+
+@binary_only
 def test_a_thinned_out_cache_is_unpacked_again(lm, log, private_tmp):
     env = dict(logmemory_env(), TMPDIR=str(private_tmp))
     assert lm("-o", str(log), "true", env=env).returncode == 0
