@@ -100,6 +100,22 @@ def test_near_the_argument_length_limit_it_runs_or_says_why(lm_cmd, log):
             assert r.stderr.startswith(b"logmemory: ") and r.stderr.count(b"\n") == 1, r.stderr
 
 
+def _remove_job_cgroup(pid):
+    """Remove the job cgroup a SIGKILLed logmemory leaves (a documented limitation), once the
+    job's last process is gone, so that the tests counting leftover cgroups do not see it."""
+    text = Path("/proc/self/cgroup").read_text()
+    own = next((line.split(":", 2)[2] for line in text.splitlines() if ":memory:" in line), None)
+    if own is None:
+        return
+    job = Path("/sys/fs/cgroup/memory") / own.lstrip("/") / f"logmemory-{pid}"
+    deadline = time.monotonic() + 10
+    while job.exists() and time.monotonic() < deadline:
+        try:
+            job.rmdir()
+        except OSError:
+            time.sleep(0.01)
+
+
 def _with_descriptors(top, limit):
     """A preexec_fn: inherit open descriptors up to top, under a descriptor limit."""
     def setup():
@@ -120,11 +136,11 @@ def test_few_descriptors_fail_no_earlier_than_python_m_logmemory(tmp_path, cache
         private_tmp.mkdir(exist_ok=True)
         results = []
         for cmd in ([BINARY], package):
-            r = subprocess.run([*cmd, "-o", str(tmp_path / "L"), "sh", "-c", "exit 5"],
-                               env=dict(logmemory_env(), TMPDIR=str(private_tmp)),
-                               stderr=subprocess.PIPE, preexec_fn=_with_descriptors(top, 1004),
-                               timeout=60)
-            results.append(r.returncode == 5)
+            p = subprocess.Popen([*cmd, "-o", str(tmp_path / "L"), "sh", "-c", "exit 5"],
+                                 env=dict(logmemory_env(), TMPDIR=str(private_tmp)),
+                                 stderr=subprocess.DEVNULL, preexec_fn=_with_descriptors(top, 1004))
+            results.append(p.wait(timeout=60) == 5)
+            _remove_job_cgroup(p.pid)  # what a failure to start the command leaves
         assert results[0] >= results[1], (top, results)
 
 
@@ -153,22 +169,6 @@ def _tree(top):
 
 def _cache_entries(private_tmp):
     return sorted(os.listdir(private_tmp / f"logmemory-{os.geteuid()}")) if BINARY else []
-
-
-def _remove_job_cgroup(pid):
-    """Remove the job cgroup a SIGKILLed logmemory leaves (a documented limitation), once the
-    job's last process is gone, so that the tests counting leftover cgroups do not see it."""
-    text = Path("/proc/self/cgroup").read_text()
-    own = next((line.split(":", 2)[2] for line in text.splitlines() if ":memory:" in line), None)
-    if own is None:
-        return
-    job = Path("/sys/fs/cgroup/memory") / own.lstrip("/") / f"logmemory-{pid}"
-    deadline = time.monotonic() + 10
-    while job.exists() and time.monotonic() < deadline:
-        try:
-            job.rmdir()
-        except OSError:
-            time.sleep(0.01)
 
 
 @pytest.mark.parametrize("group", [False, True], ids=["logmemory", "process-group"])
