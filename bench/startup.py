@@ -1,12 +1,12 @@
 """Start-up cost of logmemory: what wrapping a trivial command costs, from one run.
 
-    python bench/startup.py [--runs N] [--bin dist/logmemory] [--compare OTHER_BINARY] [--strict]
+    python bench/startup.py [--runs N] [--bin dist/logmemory] [--compare NAME=BINARY]... [--strict]
 
 Runs each command N times, interleaved (one round runs every command once, so drift in machine
 load touches all rows alike), and prints the medians. The budget (issue 10): the fixed overhead of
 `dist/logmemory -o L true` over bare `true` at most 12 ms, and the binary at most 8 MB. A missed
 budget prints FAIL; the exit status is non-zero for it only with --strict (benches inform).
---compare adds the rows of another build (e.g. a stock one-file build) to the same run.
+--compare adds the rows of another build (e.g. a stock one-file build) to the same rounds.
 
 Rows, for where the time goes:
   true                              process creation and exec alone
@@ -47,7 +47,8 @@ def main():
     parser.add_argument("--runs", type=int, default=40, help="runs per command (default 40)")
     parser.add_argument("--bin", default=os.path.join(ROOT, "dist", "logmemory"),
                         help="the binary (default dist/logmemory)")
-    parser.add_argument("--compare", help="another binary to run side by side")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=BINARY",
+                        help="another build to run side by side, shown as NAME (repeatable)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a budget is missed")
     args = parser.parse_args()
 
@@ -67,10 +68,11 @@ def main():
                 ("dist/logmemory --version", [args.bin, "--version"]),
                 ("dist/logmemory -o L true", [args.bin, "-o", log, true]),
             ]
-        if args.compare:
+        for other in args.compare:
+            name, _, binary = other.partition("=")
             rows += [
-                ("OTHER --version", [args.compare, "--version"]),
-                ("OTHER -o L true", [args.compare, "-o", log, true]),
+                ("%s --version" % name, [binary, "--version"]),
+                ("%s -o L true" % name, [binary, "-o", log, true]),
             ]
         samples = {name: [] for name, _ in rows}
         cpu = {name: [] for name, _ in rows}
@@ -85,8 +87,8 @@ def main():
     med = {name: statistics.median(values) for name, values in samples.items()}
     bare = med["true"]
     print("startup: medians of %d interleaved runs, ms (python: %s)" % (args.runs, sys.executable))
-    if args.compare:
-        print("OTHER: %s" % args.compare)
+    for other in args.compare:
+        print("%s: %s" % tuple(other.split("=", 1)))
     # CPU: user + system time of the command's processes; on a loaded machine it moves far less
     # than the wall clock, which includes the time spent waiting for a CPU.
     print("%-34s %9s %9s %9s %9s" % ("command", "median", "min", "- true", "CPU"))
