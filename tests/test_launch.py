@@ -228,16 +228,20 @@ def test_a_thinned_out_cache_is_unpacked_again(lm, log, private_tmp):
 
 
 @binary_only
-def test_unpacking_removes_what_a_killed_unpacking_left(lm, log, private_tmp):
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_a_run_removes_what_a_killed_unpacking_left(lm, log, private_tmp, cache):
+    env = dict(logmemory_env(), TMPDIR=str(private_tmp))
+    if cache == "warm":
+        assert lm("-o", str(log), "true", env=env).returncode == 0
     dead = subprocess.Popen(["true"])
     dead.wait()
     user_dir = private_tmp / f"logmemory-{os.geteuid()}"
-    stale = user_dir / f".unpack-{dead.pid}-abcdef"
-    (stale / "python3.11").mkdir(parents=True)
+    (user_dir / f".unpack-{dead.pid}-abcdef" / "python3.11").mkdir(parents=True)
+    (user_dir / f".unpack-{os.getpid()}-abcdef").mkdir()  # a live unpacking: kept
     user_dir.chmod(0o700)
-    r = lm("-o", str(log), "true", env=dict(logmemory_env(), TMPDIR=str(private_tmp)))
+    r = lm("-o", str(log), "true", env=env)
     assert (r.returncode, r.stderr) == (0, b"")
-    assert [n for n in os.listdir(user_dir) if n.startswith(".")] == []
+    assert [n for n in os.listdir(user_dir) if n.startswith(".")] == [f".unpack-{os.getpid()}-abcdef"]
 
 
 def _untrusted_symlink(user_dir):
@@ -268,6 +272,13 @@ def test_an_untrusted_cache_is_not_used(lm, log, private_tmp, make):
     assert r.stderr.startswith(b"logmemory: cannot use ") and r.stderr.count(b"\n") == 1, r.stderr
     assert b"unpacking to a temporary directory" in r.stderr
     assert _tree(private_tmp) == before
+
+
+@binary_only
+def test_a_tmpdir_that_is_no_directory_means_tmp(lm, log, tmp_path):
+    r = lm("-o", str(log), "true", env=dict(logmemory_env(), TMPDIR=str(tmp_path / "missing")))
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert os.path.isdir(f"/tmp/logmemory-{os.geteuid()}")
 
 
 @binary_only

@@ -18,7 +18,8 @@
  * complete, so a run never sees a half-unpacked copy; concurrent first
  * runs each unpack and one rename wins. Before each use, every unpacked
  * file is checked to be there at its size (about 20 lstat calls): a copy
- * that a temporary-file cleaner thinned out is unpacked again.
+ * that a temporary-file cleaner thinned out is unpacked again; and what
+ * an unpacking killed midway left is removed.
  */
 
 #include <dirent.h>
@@ -98,7 +99,6 @@ _unpack(struct PYI_CONTEXT *pyi_ctx, const char *user_dir, const char *cache_dir
 {
     char tmp_dir[PYI_PATH_MAX];
 
-    _remove_stale_unpacks(user_dir);
     if (snprintf(tmp_dir, PYI_PATH_MAX, "%s/" UNPACK_PREFIX "%d-XXXXXX", user_dir, (int)getpid()) >= PYI_PATH_MAX) {
         return "path too long";
     }
@@ -201,11 +201,53 @@ _preload_libraries(const struct PYI_CONTEXT *pyi_ctx)
     }
 }
 
+/* Find or make a trusted, complete copy at cache_dir in user_dir, below
+ * tmp. On failure, the reason, and in `what` the directory it is about. */
+static const char *
+_find_or_unpack(struct PYI_CONTEXT *pyi_ctx, const char *tmp, const char *user_dir, const char *cache_dir, const char **what)
+{
+    const char *error;
+    struct stat st;
+
+    /* Others may write to the temporary directory only if it is sticky:
+     * else they could replace our directory after we checked it. */
+    *what = tmp;
+    if (stat(tmp, &st) < 0) {
+        return strerror(errno);
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        return "writable by others and not sticky";
+    }
+    *what = user_dir;
+    if (mkdir(user_dir, 0700) < 0 && errno != EEXIST) {
+        return strerror(errno);
+    }
+    if ((error = _check_dir(user_dir, S_IRWXG | S_IRWXO)) != NULL) {
+        return error;
+    }
+    _remove_stale_unpacks(user_dir);
+    *what = cache_dir;
+    if (lstat(cache_dir, &st) < 0) {
+        if (errno != ENOENT) {
+            return strerror(errno);
+        }
+        if ((error = _unpack(pyi_ctx, user_dir, cache_dir)) != NULL) {
+            return error;
+        }
+    } else if (_check_dir(cache_dir, S_IWGRP | S_IWOTH) == NULL && !_complete(pyi_ctx, cache_dir)) {
+        _discard(user_dir, cache_dir);
+        if ((error = _unpack(pyi_ctx, user_dir, cache_dir)) != NULL) {
+            return error;
+        }
+    }
+    return _check_dir(cache_dir, S_IWGRP | S_IWOTH);
+}
+
 int
 pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx)
 {
     const char *tmp = getenv("TMPDIR");
-    const char *error = NULL;
+    const char *error, *what;
     char user_dir[PYI_PATH_MAX];
     char cache_dir[PYI_PATH_MAX];
     char program[64];
@@ -219,40 +261,18 @@ pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx)
     }
     snprintf(program, sizeof(program), "%.*s", (int)(key - pyi_ctx->user_cache), pyi_ctx->user_cache);
     key++;
-    if (tmp == NULL || tmp[0] != '/') {
-        tmp = "/tmp";
+    if (tmp == NULL || tmp[0] != '/' || stat(tmp, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        tmp = "/tmp";  /* where PyInstaller's own search ends */
     }
     if (snprintf(user_dir, PYI_PATH_MAX, "%s/%s-%u", tmp, program, (unsigned)geteuid()) >= PYI_PATH_MAX ||
         snprintf(cache_dir, PYI_PATH_MAX, "%s/%s", user_dir, key) >= PYI_PATH_MAX) {
-        fprintf(stderr, "%s: cannot use a per-user copy under %s: path too long; unpacking to a temporary directory\n", program, tmp);
-        return -1;
-    }
-
-    /* Others may write to the temporary directory only if it is sticky:
-     * else they could replace our directory after we checked it. */
-    if (stat(tmp, &st) < 0) {
-        error = strerror(errno);
-    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-        error = "writable by others and not sticky";
-        snprintf(cache_dir, PYI_PATH_MAX, "%s", tmp);
+        what = tmp;
+        error = "path too long";
     } else {
-        if (mkdir(user_dir, 0700) < 0 && errno != EEXIST) {
-            error = strerror(errno);
-            snprintf(cache_dir, PYI_PATH_MAX, "%s", user_dir);
-        } else if ((error = _check_dir(user_dir, S_IRWXG | S_IRWXO)) != NULL) {
-            snprintf(cache_dir, PYI_PATH_MAX, "%s", user_dir);
-        } else if (lstat(cache_dir, &st) < 0 && errno == ENOENT) {
-            error = _unpack(pyi_ctx, user_dir, cache_dir);
-        } else if (_check_dir(cache_dir, S_IWGRP | S_IWOTH) == NULL && !_complete(pyi_ctx, cache_dir)) {
-            _discard(user_dir, cache_dir);
-            error = _unpack(pyi_ctx, user_dir, cache_dir);
-        }
-        if (error == NULL) {
-            error = _check_dir(cache_dir, S_IWGRP | S_IWOTH);
-        }
+        error = _find_or_unpack(pyi_ctx, tmp, user_dir, cache_dir, &what);
     }
     if (error != NULL) {
-        fprintf(stderr, "%s: cannot use %s: %s; unpacking to a temporary directory\n", program, cache_dir, error);
+        fprintf(stderr, "%s: cannot use %s: %s; unpacking to a temporary directory\n", program, what, error);
         return -1;
     }
     snprintf(pyi_ctx->application_home_dir, PYI_PATH_MAX, "%s", cache_dir);
