@@ -23,7 +23,6 @@
  */
 
 #include <dirent.h>
-#include <stdbool.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
