@@ -21,7 +21,8 @@ BOOTLOADER := $(WORK)/bootloader/run
 # A fixed hash seed makes the build byte-for-byte reproducible (otherwise the bytecode in
 # PYZ.pyz and base_library.zip differs from build to build): the same sources and pins give the
 # same dist/logmemory, in any directory.
-PYINSTALLER := PYTHONHASHSEED=0 LOGMEMORY_BOOTLOADER=$(BOOTLOADER) $(VPY) -m PyInstaller --noconfirm --clean --log-level WARN \
+PYINSTALLER := PYTHONHASHSEED=0 LOGMEMORY_BOOTLOADER=$(BOOTLOADER) \
+               $(VPY) -m PyInstaller --noconfirm --clean --log-level WARN \
                --workpath $(WORK) --distpath dist
 
 PREFIX   ?= /usr/local
