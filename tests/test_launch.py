@@ -275,6 +275,18 @@ def test_an_untrusted_cache_is_not_used(lm, log, private_tmp, make):
 
 
 @binary_only
+def test_a_temporary_directory_of_another_user_is_not_used(lm, log, private_tmp):
+    # Its owner could rename our directory in it and put another in its place.
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory away")
+    os.chown(private_tmp, 65534, 65534)
+    r = lm("-o", str(log), "true", env=dict(logmemory_env(), TMPDIR=str(private_tmp)))
+    assert r.returncode == 0
+    assert r.stderr.startswith(b"logmemory: cannot use ") and b"owned by another user" in r.stderr
+    assert os.listdir(private_tmp) == []
+
+
+@binary_only
 def test_a_tmpdir_that_is_no_directory_means_tmp(lm, log, tmp_path):
     r = lm("-o", str(log), "true", env=dict(logmemory_env(), TMPDIR=str(tmp_path / "missing")))
     assert (r.returncode, r.stderr) == (0, b"")

@@ -12,8 +12,8 @@
  *
  * The directory is trusted only if nobody else can have put anything in
  * it: PROGRAM-UID is ours, private (no group or other access) and not a
- * symbolic link, in a directory that others cannot write or that is
- * sticky; KEY is ours and not writable by others. A copy is unpacked into
+ * symbolic link, in a directory owned by root or us that others cannot
+ * write or that is sticky; KEY is ours and not writable by others. A copy is unpacked into
  * a private temporary directory beside KEY and renamed to KEY when
  * complete, so a run never sees a half-unpacked copy; concurrent first
  * runs each unpack and one rename wins. Before each use, every unpacked
@@ -208,11 +208,15 @@ _find_or_unpack(struct PYI_CONTEXT *pyi_ctx, const char *tmp, const char *user_d
     const char *error;
     struct stat st;
 
-    /* Others may write to the temporary directory only if it is sticky:
-     * else they could replace our directory after we checked it. */
+    /* Whoever may rename entries of the temporary directory could replace
+     * our directory after we checked it: its owner (so it must be root or
+     * us), and the others who may write it unless it is sticky. */
     *what = tmp;
     if (stat(tmp, &st) < 0) {
         return strerror(errno);
+    }
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        return "owned by another user";
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
         return "writable by others and not sticky";
