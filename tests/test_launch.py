@@ -275,15 +275,19 @@ def test_an_untrusted_cache_is_not_used(lm, log, private_tmp, make):
 
 
 @binary_only
-def test_a_temporary_directory_of_another_user_is_not_used(lm, log, private_tmp):
-    # Its owner could rename our directory in it and put another in its place.
+@pytest.mark.parametrize("owned", ["itself", "above"])
+def test_a_temporary_directory_of_another_user_is_not_used(lm, log, private_tmp, owned):
+    # Its owner, or the owner of a directory above it, could rename our directory and put
+    # another in its place.
     if os.geteuid() != 0:
         pytest.skip("needs root to give a directory away")
+    tmp = private_tmp / "below" if owned == "above" else private_tmp
+    tmp.mkdir(exist_ok=True)
     os.chown(private_tmp, 65534, 65534)
-    r = lm("-o", str(log), "true", env=dict(logmemory_env(), TMPDIR=str(private_tmp)))
+    r = lm("-o", str(log), "true", env=dict(logmemory_env(), TMPDIR=str(tmp)))
     assert r.returncode == 0
     assert r.stderr.startswith(b"logmemory: cannot use ") and b"owned by another user" in r.stderr
-    assert os.listdir(private_tmp) == []
+    assert os.listdir(tmp) == []
 
 
 @binary_only

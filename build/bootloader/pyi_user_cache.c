@@ -12,8 +12,8 @@
  *
  * The directory is trusted only if nobody else can have put anything in
  * it: PROGRAM-UID is ours, private (no group or other access) and not a
- * symbolic link, in a directory owned by root or us that others cannot
- * write or that is sticky; KEY is ours and not writable by others. A copy is unpacked into
+ * symbolic link, in a directory that nobody but root and us can rename
+ * entries of (checked up to /); KEY is ours and not writable by others. A copy is unpacked into
  * a private temporary directory beside KEY and renamed to KEY when
  * complete, so a run never sees a half-unpacked copy; concurrent first
  * runs each unpack and one rename wins. Before each use, every unpacked
@@ -61,6 +61,34 @@ _check_dir(const char *path, mode_t forbidden)
     if (st.st_mode & forbidden) {
         return "accessible to other users";
     }
+    return NULL;
+}
+
+/* Whether nobody but root and us can replace what we make in the
+ * directory `path` (absolute, symbolic links resolved): whoever may rename
+ * entries of it or of a directory above it could. That is the owner of
+ * each (so it must be root or us), and the others who may write it unless
+ * it is sticky (/tmp). */
+static const char *
+_check_path(const char *path)
+{
+    char prefix[PYI_PATH_MAX];
+    const char *end = path;
+    struct stat st;
+
+    do {
+        end = strchr(end + 1, '/');
+        snprintf(prefix, PYI_PATH_MAX, "%.*s", end ? (int)(end - path) : (int)strlen(path), path);
+        if (stat(prefix, &st) < 0) {
+            return strerror(errno);
+        }
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+            return "owned by another user";
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+            return "writable by others and not sticky";
+        }
+    } while (end != NULL);
     return NULL;
 }
 
@@ -208,18 +236,9 @@ _find_or_unpack(struct PYI_CONTEXT *pyi_ctx, const char *tmp, const char *user_d
     const char *error;
     struct stat st;
 
-    /* Whoever may rename entries of the temporary directory could replace
-     * our directory after we checked it: its owner (so it must be root or
-     * us), and the others who may write it unless it is sticky. */
     *what = tmp;
-    if (stat(tmp, &st) < 0) {
-        return strerror(errno);
-    }
-    if (st.st_uid != 0 && st.st_uid != geteuid()) {
-        return "owned by another user";
-    }
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-        return "writable by others and not sticky";
+    if ((error = _check_path(tmp)) != NULL) {
+        return error;
     }
     *what = user_dir;
     if (mkdir(user_dir, 0700) < 0 && errno != EEXIST) {
@@ -250,6 +269,7 @@ int
 pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx)
 {
     const char *tmp = getenv("TMPDIR");
+    char tmp_real[PYI_PATH_MAX];
     const char *error, *what;
     char user_dir[PYI_PATH_MAX];
     char cache_dir[PYI_PATH_MAX];
@@ -266,6 +286,9 @@ pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx)
     key++;
     if (tmp == NULL || tmp[0] != '/' || stat(tmp, &st) < 0 || !S_ISDIR(st.st_mode)) {
         tmp = "/tmp";  /* where PyInstaller's own search ends */
+    }
+    if (realpath(tmp, tmp_real) != NULL) {  /* no symbolic link left to be swapped */
+        tmp = tmp_real;
     }
     if (snprintf(user_dir, PYI_PATH_MAX, "%s/%s-%u", tmp, program, (unsigned)geteuid()) >= PYI_PATH_MAX ||
         snprintf(cache_dir, PYI_PATH_MAX, "%s/%s", user_dir, key) >= PYI_PATH_MAX) {
