@@ -180,10 +180,12 @@ def test_sigkill_leaves_nothing_new_in_the_temporary_directory(lm, lm_cmd, log, 
         p = _job(lm_cmd, log, private_tmp, start_new_session=True)
         if group:
             os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=60)
         else:
             p.kill()
-            subprocess.run(["pkill", "-KILL", "-s", str(p.pid), "sleep"], check=False)
-        p.wait(timeout=60)
+            p.wait(timeout=60)
+            # Then the job it left running (the command may not have exec'd sleep yet).
+            subprocess.run(["pkill", "-KILL", "-s", str(p.pid)], check=False)
         _remove_job_cgroup(p.pid)
     assert _tree(private_tmp) == before
 
