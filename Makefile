@@ -14,11 +14,16 @@ VENV     := .venv
 VPY      := $(VENV)/bin/python
 BIN      := dist/logmemory
 WORK     := .pyi-work
+# PyInstaller's onefile bootloader with our per-user unpack cache (build/bootloader.sh), built from
+# the pinned PyInstaller's sources. Kept beside PyInstaller's own work directory, which --clean
+# empties: it is rebuilt only when its sources or the pins change.
+BOOTLOADER := $(WORK)/bootloader/run
 # PyInstaller's default --workpath is ./build, where our spec lives: always pass our own.
 # A fixed hash seed makes the build byte-for-byte reproducible (otherwise the bytecode in
 # PYZ.pyz and base_library.zip differs from build to build): the same sources and pins give the
 # same dist/logmemory, in any directory.
-PYINSTALLER := PYTHONHASHSEED=0 $(VPY) -m PyInstaller --noconfirm --clean --log-level WARN \
+PYINSTALLER := PYTHONHASHSEED=0 LOGMEMORY_BOOTLOADER=$(BOOTLOADER) \
+               $(VPY) -m PyInstaller --noconfirm --clean --log-level WARN \
                --workpath $(WORK) --distpath dist
 
 PREFIX   ?= /usr/local
@@ -51,8 +56,12 @@ $(VENV)/.stamp: build/requirements.txt
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r build/requirements.txt
 	touch $@
 
+$(BOOTLOADER): build/bootloader.sh build/bootloader/pyi_main.patch build/bootloader/pyi_user_cache.c \
+               build/bootloader/pyi_user_cache.h build/requirements.txt $(VENV)/.stamp
+	build/bootloader.sh $(dir $@) $(VPY)
+
 binary: $(BIN)
-$(BIN): $(VENV)/.stamp $(SOURCES)
+$(BIN): $(VENV)/.stamp $(BOOTLOADER) $(SOURCES)
 	$(PYINSTALLER) build/logmemory.spec
 	@ls -l $@
 
@@ -120,6 +129,7 @@ uninstall:
 lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check logmemory tests bench build/pyi_rth_logmemory.py
 	bash -n build/smoke.sh
+	bash -n build/bootloader.sh
 	bash -n .ci/run
 	@if [ -d perl/lib ]; then \
 	    find perl/lib -name '*.pm' -exec perl -Iperl/lib -c {} \; ; \

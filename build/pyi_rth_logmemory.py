@@ -1,10 +1,13 @@
 # PyInstaller run-time hook for dist/logmemory: undo what the onefile bootloader would otherwise
 # add to the command's run. It runs in the Python process before any of logmemory's code.
 #
-# A onefile binary is two processes: the bootloader (the pid the caller started) unpacks the bundle
-# into /tmp/_MEIxxxxxx, starts this Python process with a modified environment, waits for it, and
-# at the end re-raises the signal that killed it, so the caller sees the same death.
+# Normally (build/bootloader: the per-user cache) the bootloader has run Python in the process the
+# caller started. Where that cache cannot be used, the stock onefile way is the fallback: the
+# bootloader (the pid the caller started) unpacks the bundle into a per-run _MEIxxxxxx, starts this
+# Python process with a modified environment, waits for it, and at the end re-raises the signal that
+# killed it, so the caller sees the same death.
 import os
+import sys
 
 
 def _restore_environ(environ=os.environ):
@@ -19,9 +22,10 @@ def _restore_environ(environ=os.environ):
     saved = environ.pop("LD_LIBRARY_PATH_ORIG", None)
     if saved is not None:
         environ["LD_LIBRARY_PATH"] = saved
-    else:
-        # The bootloader treats an empty value as unset, so an empty one comes back unset.
-        environ.pop("LD_LIBRARY_PATH", None)
+    elif environ.get("LD_LIBRARY_PATH") == sys._MEIPASS:
+        # The bootloader treats an empty value as unset, so an empty one comes back unset. The
+        # per-user cache sets none: the caller's value stays.
+        environ.pop("LD_LIBRARY_PATH")
     for name in [name for name in environ if name.startswith("_PYI_")]:
         del environ[name]
 
@@ -35,6 +39,8 @@ def _no_core_from_bootloader():
     directory, and the caller saw WCOREDUMP where `python -m logmemory` gives none. Lower the
     bootloader's soft limit, and only if the parent really is this executable's bootloader.
     """
+    if not os.path.basename(sys._MEIPASS).startswith("_MEI"):
+        return  # no bootloader parent: it unpacked to the per-user cache and became us
     import resource
 
     ppid = os.getppid()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Smoke matrix for the single-file binary: does dist/logmemory, which runs as two processes (the
-# PyInstaller bootloader and the Python process it starts), leave the caller exactly what the
-# command alone would have left it?
+# Smoke matrix for the single-file binary: does dist/logmemory (its bootloader, then Python in the
+# same process; two processes where it falls back to PyInstaller's stock way, see README
+# Packaging) leave the caller exactly what the command alone would have left it?
 #
 #   build/smoke.sh [path/to/logmemory]        (default: dist/logmemory; `make test` runs it)
 #

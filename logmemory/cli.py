@@ -166,6 +166,14 @@ def _print(text):
     os._exit(0)
 
 
+def _bootloader_pid():
+    """The one-file bootloader's pid if it waits as our parent, relaying signals (it then unpacked
+    to a per-run _MEIxxxxxx); with the per-user unpack cache, our parent is the caller."""
+    if os.path.basename(getattr(sys, "_MEIPASS", "")).startswith("_MEI"):
+        return os.getppid()
+    return None
+
+
 def main(args=None):
     """Entry point; the only place that exits."""
     # First: from here on a signal for logmemory waits for us, whatever moment it comes.
@@ -199,7 +207,7 @@ def main(args=None):
                            sample_ms=settings["sample"],
                            # Text and legacy records name one process; JSON and --per-process all.
                            all_cmdlines=bool(json_needed or settings["per-process"]),
-                           relay_pid=os.getppid() if getattr(sys, "frozen", False) else None)
+                           relay_pid=_bootloader_pid())
     except (CannotRun, Interrupted, LogMemoryError) as exc:
         _say(str(exc))
         if record_fd is not None:
