@@ -270,9 +270,14 @@ def parse_flat_keyed(data: bytes) -> dict:
     return {k: int(v) for k, v in (line.split() for line in data.decode().splitlines() if line)}
 
 
-def _keyed(path, name):
+def _keyed(path, name, *keys):
+    """The values of keys in a flat keyed file; OSError if one is missing (older kernels)."""
     with open(os.path.join(path, name), "rb") as f:
-        return parse_flat_keyed(f.read())
+        values = parse_flat_keyed(f.read())
+    missing = [k for k in keys if k not in values]
+    if missing:
+        raise OSError(errno.ENODATA, f"no {', '.join(missing)} in {os.path.join(path, name)}")
+    return [values[k] for k in keys]
 
 
 def _counters(path, version, local):
@@ -280,10 +285,9 @@ def _counters(path, version, local):
     if version == "cgroup1":  # v1 counts both per cgroup, never for the ancestors
         with open(os.path.join(path, "memory.failcnt")) as f:
             hits = int(f.read())
-        return hits, _keyed(path, "memory.oom_control")["oom_kill"]
+        return hits, _keyed(path, "memory.oom_control", "oom_kill")[0]
     # v2 memory.events adds up the cgroup and its descendants; memory.events.local the cgroup's.
-    events = _keyed(path, "memory.events.local" if local else "memory.events")
-    return events["oom"], events["oom_kill"]
+    return tuple(_keyed(path, "memory.events.local" if local else "memory.events", "oom", "oom_kill"))
 
 
 class OomWatch:
