@@ -32,14 +32,14 @@ def limited(tmp_path):
         pytest.skip("needs root and the memory controller on cgroup v1 (the v2 run is the VM's)")
     made = []
 
-    def make(*names, limit_on=0):
+    def make(*names, limit_on=0, limit=LIMIT):
         d = own
         for i, name in enumerate(names):
             d = d / f"{name}-{os.getpid()}-{tmp_path.name}"
             d.mkdir()
             made.append(d)
             if i == limit_on:
-                (d / "memory.limit_in_bytes").write_text(str(LIMIT))
+                (d / "memory.limit_in_bytes").write_text(str(limit))
         return d
     yield make
     for d in reversed(made):
@@ -116,3 +116,13 @@ def test_no_oom_no_report(limited, log, memhog):
     assert rec["tree"]["oom"] == {"kills": 0, "limit_kb": None, "cgroup": None,
                                   "cgroup_kills": None}
     assert "oom" not in rec["tree"]["unmeasured"]
+
+
+def test_no_room_under_a_tight_limit_is_said_and_the_job_runs(limited, log, memhog):
+    """25 MB: logmemory's own 12-14 MB and the tracer's 8 MiB leave too little for a limit."""
+    cg = limited("tight", limit=25_000_000)
+    r, rec = run_in(cg, log, memhog, "-m", "5")
+    assert r.returncode == 0
+    assert r.stderr.decode() == (f"logmemory: warning: no room for the job under the memory limit "
+                                 f"of {cg}; if the OOM killer strikes, its figures may be cut\n")
+    assert rec["tree"]["oom"]["kills"] == 0
