@@ -3,7 +3,8 @@
 A shell loop that starts 500 /bin/true processes, run bare, under logmemory --no-follow, under
 logmemory (following every process), under GNU time, and under strace following the same
 events in C (-f --seccomp-bpf -e trace=exit_group); and a program that starts and joins 2,000
-threads. Rounds interleave the variants so the machine's noise hits all alike.
+threads. Both also with --sample 10 (Pss of every live process every 10 ms). Rounds interleave
+the variants so the machine's noise hits all alike.
 
     python bench/tree.py [--rounds N]          LOGMEMORY_BIN=dist/logmemory python bench/tree.py
 
@@ -50,9 +51,11 @@ def main():
             "bare": LOOP,
             "logmemory --no-follow": [*lm, "--no-follow", "-o", log, *LOOP],
             "logmemory (follow)": [*lm, "-o", log, *LOOP],
+            "logmemory --sample 10": [*lm, "--sample", "10", "-o", log, *LOOP],
             "GNU time": ["/usr/bin/time", "-f", "%M", "-o", os.devnull, *LOOP],
             "threads bare": threads,
             "threads logmemory": [*lm, "-o", log, *threads],
+            "threads logmemory --sample 10": [*lm, "--sample", "10", "-o", log, *threads],
         }
         if shutil.which("strace"):
             strace = ["strace", "-f", "--seccomp-bpf", "-e", "trace=exit_group", "-o", os.devnull]
@@ -66,17 +69,18 @@ def main():
     fixed = med["logmemory true"] - med["bare true"]
     print(f"logmemory under test: {' '.join(lm)}; {opts.rounds} rounds, medians; "
           f"fixed start-up cost {fixed * 1000:.1f} ms")
-    print(f"{'500 x /bin/true in sh':28} {'s':>7} {'x bare':>7} {'less start-up':>14}")
-    for name in ("bare", "logmemory --no-follow", "logmemory (follow)", "GNU time",
-                 "strace -f --seccomp-bpf"):
+    print(f"{'500 x /bin/true in sh':30} {'s':>7} {'x bare':>7} {'less start-up':>14}")
+    for name in ("bare", "logmemory --no-follow", "logmemory (follow)", "logmemory --sample 10",
+                 "GNU time", "strace -f --seccomp-bpf"):
         if name in med:
             less = (med[name] - fixed) / med["bare"] if name.startswith("logmemory") else None
-            print(f"{name:28} {med[name]:7.3f} {med[name] / med['bare']:6.2f}x"
+            print(f"{name:30} {med[name]:7.3f} {med[name] / med['bare']:6.2f}x"
                   + (f" {less:13.2f}x" if less else ""))
-    print(f"{'2,000 threads started+joined':28} {'s':>7} {'x bare':>7}")
-    for name in ("threads bare", "threads logmemory", "threads strace"):
+    print(f"{'2,000 threads started+joined':30} {'s':>7} {'x bare':>7}")
+    for name in ("threads bare", "threads logmemory", "threads logmemory --sample 10",
+                 "threads strace"):
         if name in med:
-            print(f"{name:28} {med[name]:7.3f} {med[name] / med['threads bare']:6.2f}x")
+            print(f"{name:30} {med[name]:7.3f} {med[name] / med['threads bare']:6.2f}x")
     follow = med["logmemory (follow)"] / med["bare"]
     print(f"{'PASS' if follow <= 1.5 else 'FAIL'}: following {follow:.2f}x bare (target <= 1.5x)")
     if "strace -f --seccomp-bpf" in med:

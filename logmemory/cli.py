@@ -24,8 +24,8 @@ Run COMMAND and append the RAM high-water mark it reached to LOGFILE.
                          command, and measure them (as their subreaper)
       --per-process      add one line per process to the text record
       --sample=MS        where no memory cgroup can be made for the job, sum the
-                         RSS of its live processes every MS milliseconds for the
-                         job's concurrent peak (labelled "sampled")
+                         PSS of its live processes every MS milliseconds for the
+                         job's concurrent peak (labelled "sampled PSS every MS ms")
       --help             display this help and exit
       --version          output version information and exit
 

@@ -100,6 +100,26 @@ def read_rss_kb(pid, root="/proc") -> int:
     return parse_statm_rss_kb(_read(f"{root}/{pid}/statm", pid), PAGE_KB)
 
 
+def parse_pss_kb(data: bytes):
+    """Pss from /proc/<pid>/smaps_rollup: the resident pages, each shared one divided among
+    the processes that map it, so that a sum over processes counts it once. None if absent."""
+    line = _line(b"\n" + data, b"\nPss:")
+    return _kb(line) if line else None
+
+
+def read_pss_kb(pid, tids=(), root="/proc"):
+    """A process's Pss, through its main thread or, once that has exited (its files then fail
+    with ESRCH), through one of tids still alive."""
+    for path in [f"{root}/{pid}/smaps_rollup", *(f"{root}/{pid}/task/{t}/smaps_rollup" for t in tids)]:
+        try:
+            pss = parse_pss_kb(_read(path, pid))
+        except ProcessGone:
+            continue
+        if pss is not None:
+            return pss
+    raise ProcessGone(f"process {pid} has no live thread to read")
+
+
 def parse_cmdline(data: bytes) -> tuple:
     """The argument vector from /proc/<pid>/cmdline (NUL-separated, NUL-terminated)."""
     return tuple(data.split(b"\0")[:-1]) if data.endswith(b"\0") else tuple(data.split(b"\0"))

@@ -26,9 +26,15 @@ _FIELDS = [
     "processes",        # ProcessRecord for every process followed, in order of creation
 ]
 
-# The whole job: counts, the largest single process, and the concurrent peak with its source.
+# The whole job: counts, the largest single process, the concurrent peak with its source (and
+# for "sampled", every how many ms), and what the OOM killer did.
 Tree = namedtuple("Tree", "processes threads max_vmhwm_kb max_vmhwm_pid max_vmhwm_cmd "
-                          "peak_kb peak_source unmeasured", defaults=(None,) * 7 + ({},))
+                          "peak_kb peak_source unmeasured oom sample_ms",
+                  defaults=(None,) * 7 + ({}, None, None))
+
+# OOM kills in the job's cgroup; the limit that was hit and its cgroup, known only beside a kill;
+# that cgroup's own kills where it, not the job's, was the one hit.
+Oom = namedtuple("Oom", "kills limit_bytes cgroup cgroup_kills")
 
 _PROCESS_FIELDS = "pid ppid cmd vmhwm_kb vmpeak_kb maxrss_kb wait_status threads start_s end_s"
 
@@ -100,10 +106,20 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))
                 "max_vmhwm_cmd": _strings(t.max_vmhwm_cmd),
                 "peak_kb": t.peak_kb, "peak_source": t.peak_source,
                 "peak_unavailable_reason": t.unmeasured.get("peak_kb"),
+                "peak_sample": {"every_ms": t.sample_ms, "of": "pss"}
+                if t.peak_source == "sampled" else None,
+                "oom": _oom(t.oom),
                 "unmeasured": dict(t.unmeasured),
             }
             d["processes"] = [p.to_dict() for p in self.processes]
         return d
+
+
+def _oom(oom):
+    if oom is None:
+        return None
+    return {"kills": oom.kills, "limit_kb": None if oom.limit_bytes is None else oom.limit_bytes // 1024,
+            "cgroup": oom.cgroup, "cgroup_kills": oom.cgroup_kills}
 
 
 def iso8601(t):

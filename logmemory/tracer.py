@@ -98,6 +98,7 @@ class Tracer:
         self.not_followed = set()    # debuggers whose children we left to them
         self.sampled_peak_kb = None
         self.open_next = None        # a new process whose status to open once it runs
+        self.sample_ms = sample_ms
         self.relay = Relay(clock, relay_pid, self._sample if sample_ms else None,
                            sample_ms / 1000 if sample_ms else None)
         if not child.traced:
@@ -219,13 +220,15 @@ class Tracer:
     def _sample(self):
         # list() copies in one step, while the main thread changes the table.
         live = {id(p): p for p in list(self.tasks.values())}.values()
-        total = 0
+        total, read = 0, False
         for proc in live:
             try:
-                total += procfs.read_rss_kb(proc.pid, self.proc_root)
+                total += procfs.read_pss_kb(proc.pid, list(proc.tids), self.proc_root)
+                read = True
             except LogMemoryError:
                 pass
-        self.sampled_peak_kb = max(total, self.sampled_peak_kb or 0)
+        if read:  # a sample that found nothing to read is no sign that the job held nothing
+            self.sampled_peak_kb = max(total, self.sampled_peak_kb or 0)
 
     def _on_created(self, parent, new):
         """A traced task forked, vforked or cloned: decide now how its child starts."""
@@ -413,17 +416,18 @@ class Tracer:
             biggest = processes = threads = None
             reasons["processes"] = "descendants not followed" + (
                 "" if self.child.traced else " (not traced)")
-        peak, source = None, None
+        peak, source, sample_ms = None, None, None
         if self.job_cgroup:
             peak, source = self.job_cgroup.peak_kb(), self.job_cgroup.version
         elif self.sampled_peak_kb is not None:
             peak, source = self.sampled_peak_kb, "sampled"
+            sample_ms = self.sample_ms
         return Tree(
             processes=processes, threads=threads,
             max_vmhwm_kb=biggest.status.vmhwm_kb if biggest else None,
             max_vmhwm_pid=biggest.pid if biggest else None,
             max_vmhwm_cmd=biggest.cmd if biggest else None,
-            peak_kb=peak, peak_source=source, unmeasured=reasons)
+            peak_kb=peak, peak_source=source, unmeasured=reasons, sample_ms=sample_ms)
 
 
 
@@ -445,6 +449,15 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     except (cgroup.Unavailable, OSError) as exc:
         job_cgroup, no_cgroup = None, str(exc)
     child = None
+    oom_watch, notes = None, []
+    if job_cgroup:
+        try:
+            oom_watch = cgroup.watch_oom(job_cgroup, ours)
+            if oom_watch.limit and not oom_watch.applied:
+                notes.append(f"no room for the job under the memory limit of {oom_watch.limit.path}"
+                             "; if the OOM killer strikes, its figures may be cut")
+        except (OSError, LogMemoryError) as exc:
+            notes.append(f"cannot limit the job cgroup under the enclosing limit: {exc}")
     try:
         try:
             join_fd = job_cgroup.join_fd() if job_cgroup else None
@@ -471,20 +484,27 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         if child.traced:
             spawn.reap(child)
         tree = tracer.tree()
+        if oom_watch:
+            try:
+                tree = tree._replace(oom=oom_watch.result())
+            except OSError as exc:
+                notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
     finally:
         if child is not None and child.error_fd is not None:
             os.close(child.error_fd)
-        cgroup_error = None
         if job_cgroup:
             try:
                 job_cgroup.remove()
             except OSError as exc:
-                cgroup_error = f"could not remove the job cgroup {job_cgroup.path}: {exc}"
+                notes.append(f"could not remove the job cgroup {job_cgroup.path}: {exc}")
+    if tree.oom is None:
+        why = "no job cgroup to count kills in" if job_cgroup is None else "OOM counters not readable"
+        tree = tree._replace(unmeasured={**tree.unmeasured, "oom": why})
     if tree.peak_kb is None:
-        why = no_cgroup if sample_ms is None else "no sample taken"
+        why = no_cgroup if sample_ms is None else "no sample found a process of the job to read"
         tree = tree._replace(unmeasured={**tree.unmeasured, "peak_kb": why})
     run = _make_run(argv, tracer, child, elapsed, tree)
-    return run._replace(warnings=run.warnings + (cgroup_error,)) if cgroup_error else run
+    return run._replace(warnings=run.warnings + tuple(notes))
 
 
 def _make_run(argv, tracer, child, elapsed, tree) -> Run:

@@ -37,7 +37,19 @@ def _tree_lines(tree: Tree):
         yield b"TreeMaxVmHWM:\t%8d kB (pid %d: %s)\n" % (
             tree.max_vmhwm_kb, tree.max_vmhwm_pid, _cmd_text(tree.max_vmhwm_cmd))
     if tree.peak_kb is not None:
-        yield b"TreePeak:\t%8d kB (%s)\n" % (tree.peak_kb, tree.peak_source.encode())
+        source = tree.peak_source.encode()
+        if tree.peak_source == "sampled":
+            source = b"sampled PSS every %d ms" % tree.sample_ms
+        yield b"TreePeak:\t%8d kB (%s)\n" % (tree.peak_kb, source)
+    oom = tree.oom
+    if oom is not None and (oom.kills or oom.cgroup_kills):
+        line = b"OOMKills:\t%d" % oom.kills
+        if oom.limit_bytes is not None:
+            line += b" (limit %d kB of %s" % (oom.limit_bytes // 1024, oom.cgroup.encode())
+            if oom.cgroup_kills:
+                line += b"; %d more killed in that cgroup" % oom.cgroup_kills
+            line += b")"
+        yield line + b"\n"
 
 
 def _process_line(p: ProcessRecord):

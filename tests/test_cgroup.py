@@ -242,3 +242,56 @@ print(mine, cg.controller in offered, pid)
         assert sorted(p.name for p in play.iterdir() if p.is_dir()) == []
     finally:
         os.kill(int(leftover), 9)
+
+
+def test_enclosing_limit_is_the_smallest_of_our_cgroup_and_its_ancestors(tmp_path):
+    """v2 shows no limit as "max"; the root has no memory.max at all."""
+    own = tmp_path / "a" / "b" / "c"
+    own.mkdir(parents=True)
+    for d, limit in ((tmp_path / "a", "300000000"), (tmp_path / "a" / "b", "200000000"),
+                     (own, "max")):
+        (d / "memory.max").write_text(limit + "\n")
+    assert cgroup.enclosing_limit(str(own), "cgroup2") == (str(tmp_path / "a" / "b"), 200000000)
+    (own / "memory.max").write_text("max\n")
+    (tmp_path / "a" / "b" / "memory.max").write_text("max\n")
+    (tmp_path / "a" / "memory.max").write_text("max\n")
+    assert cgroup.enclosing_limit(str(own), "cgroup2") is None
+
+
+def fake_v2_counters(path, oom, oom_kill, local=None):
+    events = f"low 0\nhigh 0\nmax {oom}\noom {oom}\noom_kill {oom_kill}\noom_group_kill 0\n"
+    (path / "memory.events").write_text(events)
+    (path / "memory.events.local").write_text(local or events)
+
+
+def test_oom_watch_v2_job_limit_hit(tmp_path):
+    outer = tmp_path / "outer"
+    job = outer / "own" / "logmemory-1"
+    job.mkdir(parents=True)
+    (outer / "memory.max").write_text("100000000\n")
+    (outer / "own" / "memory.max").write_text("max\n")
+    fake_v2_counters(outer, 0, 3)   # kills before the job are not the job's
+    watch = cgroup.OomWatch(cgroup.JobCgroup("cgroup2", str(outer / "own"), "logmemory-1"),
+                            cgroup.enclosing_limit(str(outer / "own"), "cgroup2"), 20 << 20)
+    watch.apply()
+    assert (job / "memory.max").read_text() == str(100000000 - (20 << 20) - cgroup.TRACER_ROOM)
+    fake_v2_counters(job, 0, 0)
+    assert watch.result() == (0, None, None, None)
+    fake_v2_counters(job, 2, 1)
+    assert watch.result() == (1, 100000000, str(outer), None)
+
+
+def test_oom_watch_v2_enclosing_limit_hit(tmp_path):
+    """The job's own limit not reached, the enclosing one was: its own kills are named too."""
+    outer = tmp_path / "outer"
+    job = outer / "logmemory-1"
+    job.mkdir(parents=True)
+    (outer / "memory.max").write_text("100000000\n")
+    fake_v2_counters(outer, 0, 0)
+    watch = cgroup.OomWatch(cgroup.JobCgroup("cgroup2", str(outer), "logmemory-1"),
+                            cgroup.enclosing_limit(str(outer), "cgroup2"), 95 << 20)
+    watch.apply()
+    assert not watch.applied and not (job / "memory.max").exists()   # no room left for a limit
+    fake_v2_counters(job, 0, 1)
+    fake_v2_counters(outer, 1, 2, local="oom 1\noom_kill 1\n")
+    assert watch.result() == (1, 100000000, str(outer), 1)

@@ -51,3 +51,19 @@ def test_other_read_failures_are_domain_errors():
     exc = procfs.translate_oserror(OSError(errno.EMFILE, "Too many open files"), 7)
     assert isinstance(exc, Unreadable) and isinstance(exc, LogMemoryError)
     assert str(exc) == "cannot read /proc/7: Too many open files"
+
+
+def test_pss_from_smaps_rollup():
+    data = (DATA / "smaps_rollup").read_bytes()
+    pss = int(next(line for line in data.splitlines() if line.startswith(b"Pss:")).split()[1])
+    assert procfs.parse_pss_kb(data) == pss
+    assert procfs.parse_pss_kb(b"") is None   # a kernel thread's
+
+
+def test_pss_through_a_live_thread(tmp_path):
+    """Once the main thread has exited its files fail with ESRCH (absent here); a live thread's serve."""
+    (tmp_path / "7" / "task" / "9").mkdir(parents=True)
+    (tmp_path / "7" / "task" / "9" / "smaps_rollup").write_bytes(b"Rss: 5 kB\nPss: 4 kB\n")
+    assert procfs.read_pss_kb(7, [8, 9], root=str(tmp_path)) == 4
+    with pytest.raises(ProcessGone):
+        procfs.read_pss_kb(7, [8], root=str(tmp_path))

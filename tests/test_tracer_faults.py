@@ -185,3 +185,20 @@ def test_a_bug_before_the_command_started_still_follows_it():
     p.send_signal(signal.SIGTERM)
     out = json.loads(p.communicate(timeout=10)[0])
     assert out["status"] == signal.SIGTERM and time.monotonic() - started < 2
+
+
+def test_samples_that_read_nothing_give_no_figure_rather_than_0():
+    out = traced("""
+from logmemory import cgroup
+from logmemory.errors import ProcessGone
+def no_cgroup(*args, **kw):
+    raise cgroup.Unavailable("none here")
+def gone(pid, *args, **kw):
+    raise ProcessGone(f"process {pid} is gone")
+cgroup.create, procfs.read_pss_kb = no_cgroup, gone
+argv = [b"sh", b"-c", b"sleep 0.1"]
+run = tracer.trace(argv, spawn.resolve(argv[0]), sample_ms=5)
+print(json.dumps(run.to_dict()["tree"]))
+""")
+    assert out["peak_kb"] is None and out["peak_source"] is None
+    assert out["unmeasured"]["peak_kb"] == "no sample found a process of the job to read"

@@ -273,7 +273,32 @@ def test_sampled_peak_where_no_cgroup(nobody_dir):
     assert r.returncode == 0, r.stderr
     tree = json_records(log)[0]["tree"]
     assert tree["peak_source"] == "sampled"
+    assert tree["peak_sample"] == {"every_ms": 10, "of": "pss"}
     assert 30 * MIB <= tree["peak_kb"] < 40 * MIB
+
+
+def test_sampled_tree_counts_shared_pages_once(lm, log, memhog, nobody_dir):
+    """A/B/C alive together, each forked (no exec) from the one before, so that B and C hold
+    what they inherited too (an RSS sum counts it again in each: 100 MiB)."""
+    tree_argv = ["-m", "10", "-f", "20", "-f", "30", "-w", "0.3"]
+    _, rec = run_json(lm, log, memhog, *tree_argv)
+    by_cgroup = rec["tree"]["peak_kb"]
+    assert 60 * MIB <= by_cgroup < 70 * MIB
+    sampled_log = nobody_dir / "abc.log"
+    r = as_nobody(["--sample", "10", "--format", "json", "-o", str(sampled_log),
+                   str(nobody_dir / "memhog"), *tree_argv], nobody_dir)
+    assert r.returncode == 0, r.stderr
+    sampled = json_records(sampled_log)[0]["tree"]["peak_kb"]
+    assert abs(sampled - by_cgroup) <= by_cgroup * 0.10, (sampled, by_cgroup)
+
+
+def test_sampled_peak_through_a_live_thread(nobody_dir):
+    """The main thread calls pthread_exit; the other thread then holds 300 MiB."""
+    log = nobody_dir / "t.log"
+    r = as_nobody(["--sample", "10", "--format", "json", "-o", str(log),
+                   str(nobody_dir / "memhog"), "-T", "300"], nobody_dir)
+    assert r.returncode == 0, r.stderr
+    assert json_records(log)[0]["tree"]["peak_kb"] >= 300 * MIB
 
 
 def test_sample_takes_milliseconds(lm):

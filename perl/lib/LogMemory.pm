@@ -486,8 +486,9 @@ unmeasured.
 =item C<sample =E<gt> MS>
 
 Passes C<--sample=MS> (a whole number of milliseconds, at least 1): where logmemory cannot make
-a memory cgroup for the job, the concurrent peak is the largest sum of the RSS of the live
-processes seen every MS milliseconds, and C<tree_peak_source> is C<sampled>. Where a cgroup can
+a memory cgroup for the job, the concurrent peak is the largest sum of the Pss of the live
+processes (shared pages counted once) seen every MS milliseconds, and C<tree_peak_source> is
+C<sampled>. Where a cgroup can
 be made, the cgroup figure is used and this option changes nothing.
 
 =item C<per_process =E<gt> BOOLEAN>

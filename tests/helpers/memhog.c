@@ -3,6 +3,9 @@
  *   -T MIB     main thread exits first (pthread_exit); a second thread then touches MIB MiB
  *   -l SECS    with -T: how long that thread lives on after touching (default 0.1)
  *   -C N       start N threads that each exit at once, then join them
+ *   -f MIB     fork (no exec) a child that keeps what we touched and touches MIB MiB more; the
+ *              parent waits for it and exits with its status. Repeat for a chain (at most 8);
+ *              the options below apply to the last child
  *   -w SECS    sleep SECS seconds (fractions allowed) after allocating
  *   -p FILE    write our pid to FILE (then sleep, if -w) so a test can signal us
  *   -t SIG     on SIG exit with status 42 (to see forwarded signals)
@@ -73,9 +76,12 @@ int main(int argc, char **argv) {
     double wait_s = 0;
     int code = 0, sig = 0, opt, use_spawn = 0;
     const char *pidfile = NULL, *prog = NULL;
-    while ((opt = getopt(argc, argv, "+m:T:l:C:w:p:t:i:x:s:e:P")) != -1) {
+    long forks[8];
+    int nforks = 0;
+    while ((opt = getopt(argc, argv, "+m:T:l:C:f:w:p:t:i:x:s:e:P")) != -1) {
         switch (opt) {
         case 'm': mib = atol(optarg); break;
+        case 'f': if (nforks == 8) return 99; forks[nforks++] = atol(optarg); break;
         case 'T': late_mib = atol(optarg); break;
         case 'l': late_linger = atof(optarg); break;
         case 'C': threads = atol(optarg); break;
@@ -98,6 +104,15 @@ int main(int argc, char **argv) {
         }
     }
     touch(mib);
+    for (int i = 0; i < nforks; i++) {
+        pid_t pid = fork();
+        if (pid > 0) {
+            int status;
+            if (waitpid(pid, &status, 0) != pid) return 96;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        touch(forks[i]);
+    }
     for (long i = 0; i < threads; i++) {
         pthread_t t;
         pthread_create(&t, NULL, nothing, NULL);
