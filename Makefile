@@ -3,6 +3,7 @@
 #   make                    .venv with the pinned tools, dist/logmemory, and one real example record
 #   make test               pytest on the package, pytest on dist/logmemory, the binary's smoke
 #                           matrix, then prove on the Perl module (when perl/t exists)
+#   make stress [N=2000] [SEED=...]   a long randomized stress round (tests/test_stress.py)
 #   make bench              every bench/*.py, printing its table
 #   make install [PREFIX=/usr/local] [DESTDIR=]    make uninstall
 #                           (the binary, logmemory(1), the Perl module and its man pages)
@@ -44,7 +45,7 @@ PERL_BIN_SED ?= s|@LOGMEMORY_INSTALLED_BINARY[@]|$(BINDIR)/logmemory|
 
 SOURCES  := $(wildcard logmemory/*.py) pyproject.toml build/logmemory.spec build/pyi_rth_logmemory.py
 
-.PHONY: all venv binary example test test-package test-binary smoke perl-test bench \
+.PHONY: all venv binary example test test-package test-binary smoke perl-test stress bench \
         install uninstall lint clean distclean
 
 all: binary example
@@ -76,11 +77,26 @@ example: $(BIN)
 # logmemory`; set, that binary. pytest's "no tests ran" (exit 5) fails here like any other status.
 test: test-package test-binary smoke perl-test
 
+# pytest's default /tmp/pytest-of-USER keeps the last three runs of *any* checkout: a second
+# checkout's tests would delete this one's files while they run. One directory per checkout
+# (in /tmp, which the tests that run as nobody can reach).
+TESTTMP := /tmp/logmemory-tests-$(shell echo '$(CURDIR)' | cksum | cut -d' ' -f1)
+
+# Long randomized stress rounds: make stress N=5000 SEED=7 (make test runs a short one).
+N ?= 2000
+SEED ?= $(shell date +%s)
+stress: $(VENV)/.stamp
+	mkdir -p $(TESTTMP)
+	STRESS_N=$(N) STRESS_SEED=$(SEED) PYTHONPATH=$(CURDIR) $(VPY) -m pytest -s \
+	    --basetemp=$(TESTTMP)/stress tests/test_stress.py
+
 test-package: $(VENV)/.stamp
-	PYTHONPATH=$(CURDIR) $(VPY) -m pytest
+	mkdir -p $(TESTTMP)
+	PYTHONPATH=$(CURDIR) $(VPY) -m pytest --basetemp=$(TESTTMP)/package
 
 test-binary: $(BIN)
-	LOGMEMORY_BIN=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR) $(VPY) -m pytest
+	mkdir -p $(TESTTMP)
+	LOGMEMORY_BIN=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR) $(VPY) -m pytest --basetemp=$(TESTTMP)/binary
 
 smoke: $(BIN)
 	build/smoke.sh $(CURDIR)/$(BIN)

@@ -5,7 +5,7 @@ from collections import namedtuple
 
 import pytest
 
-from logmemory import _ptrace, spawn, stops, tracer
+from logmemory import _ptrace, relay, spawn, stops, tracer
 
 SIGTRAP = 5
 Usage = namedtuple("Usage", "ru_maxrss ru_utime ru_stime")
@@ -47,6 +47,8 @@ def scripted(tmp_path, monkeypatch):
         restarts = []
         monkeypatch.setattr(os, "wait4", lambda pid, options: queue.pop(0))
         monkeypatch.setattr(stops, "apply", lambda tid, restart: restarts.append((tid, restart)))
+        # No signal thread: it would hold every signal in this (pytest's) process too.
+        monkeypatch.setattr(relay.Relay, "start", lambda self: None)
         child = spawn.Child(pid=100, traced=True, floor_kb=None, error_fd=None, trace_error=None)
         t = tracer.Tracer(child, lambda: 0.0, 0.0, proc_root=str(tmp_path))
         t.run()
