@@ -1,0 +1,495 @@
+"""`logmemory report`: read logs of any of our formats (and the original tool's), summarize per step.
+
+Imported only when the report runs, so a measured command never pays for it.
+"""
+
+import json
+import os
+import re
+import sys
+import zlib
+
+USAGE = "Usage: logmemory report [OPTION]... LOG..."
+
+HELP = f"""{USAGE}
+Summarize the records in each LOG (a file, a directory of per-run files, or - for
+standard input; gzip'd files are read as such): per step, how much memory its runs
+needed and what to request from the batch system.
+
+      --by=KEY           group runs by label (default: the label given with --label,
+                         else the program), program, command, host or job
+      --where=KEY=VALUE  only runs where KEY (label, program, command, host, or a
+                         batch variable such as SLURM_JOB_ID) is VALUE; repeatable
+      --headroom=PCT     recommend the maximum plus PCT percent (default 20)
+      --format=FORMAT    table (default), tsv, json or markdown
+      --help             display this help and exit
+
+The figure of a run is the job's concurrent peak (TreePeak) where recorded, else
+its largest process (TreeMaxVmHWM), else the command's VmHWM, else its MaxRSS.
+Median and 95th percentile are nearest-rank: always one of the measured figures.
+Requests are rounded up: Slurm --mem to whole MiB, Snakemake mem_mb to whole MB
+(10^6 bytes), Nextflow memory to whole MB (Nextflow's MB is 1024 KB).
+
+Records that cannot be read (truncated, not a record, unknown keys) are skipped,
+counted, and the first few places are named on standard error.
+
+Exit status: 0 when something was summarized, 1 when no readable record was
+found, 125 on a usage error or an unreadable LOG.
+"""
+
+BY = ("label", "program", "command", "host", "job")
+FORMATS = ("table", "tsv", "json", "markdown")
+SHOWN_PLACES = 5
+
+TEXT_KEYS = frozenset([b"Date", b"Cmd", b"VmPeak", b"VmHWM", b"MaxRSS", b"MaxRSSFloor", b"Exit",
+                       b"Elapsed", b"User", b"System", b"Processes", b"TreeMaxVmHWM", b"TreePeak",
+                       b"Process", b"Unmeasured", b"Label", b"Host", b"Batch"])
+JSON_KEYS = frozenset(["date", "cmd", "pid", "exit_code", "signal", "core_dumped", "vmpeak_kb",
+                       "vmhwm_kb", "maxrss_kb", "maxrss_floor_kb", "elapsed_s", "user_s", "sys_s",
+                       "unmeasured", "tree", "processes", "label", "host", "batch"])
+# In order of preference: the job's concurrent peak, its largest process, the command, wait4.
+SOURCES = ("TreePeak", "TreeMaxVmHWM", "VmHWM", "MaxRSS")
+# The batch variable that names the job, per scheduler (record.BATCH_VARIABLES has them all).
+JOB_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID")
+
+
+class UsageError(Exception):
+    pass
+
+
+class Bad(Exception):
+    """A record that cannot be read; the message says why."""
+
+
+class Run:
+    """What the report needs of one record."""
+
+    __slots__ = ("argv", "label", "host", "batch", "figure", "source", "failed", "elapsed")
+
+    def __init__(self, argv, label, host, batch, figure, source, failed, elapsed):
+        self.argv, self.label, self.host, self.batch = argv, label, host, batch
+        self.figure, self.source, self.failed, self.elapsed = figure, source, failed, elapsed
+
+
+def _kb(value):
+    return int(value.split(None, 1)[0])
+
+
+def parse_text(lines):
+    """A text or legacy record (the original tool's too), as a list of byte lines."""
+    f = {}
+    for line in lines:
+        key, sep, value = line.partition(b":")
+        if not sep or key not in TEXT_KEYS:
+            raise Bad(f"unknown line '{_show(key if sep else line)}'")
+        f[key] = value
+    try:
+        argv = f[b"Cmd"][2:].rstrip(b"\n").decode("utf-8", "backslashreplace").split(" ")
+        figure = source = None
+        for name in SOURCES:
+            value = f.get(name.encode())
+            if value is not None:
+                figure, source = _kb(value), name
+                break
+        exit_ = f.get(b"Exit")
+        elapsed = f.get(b"Elapsed")
+        batch = f.get(b"Batch")
+        return Run(argv, _str(f.get(b"Label")), _str(f.get(b"Host")),
+                   dict(w.split("=", 1) for w in _str(batch).split()) if batch else {},
+                   figure, source, None if exit_ is None else exit_.strip() != b"0",
+                   None if elapsed is None else float(elapsed.split()[0]))
+    except (KeyError, ValueError, IndexError) as exc:
+        raise Bad(f"bad value ({exc})") from None
+
+
+def _str(value):
+    return None if value is None else value.strip().decode("utf-8", "backslashreplace")
+
+
+def _show(data):
+    return data[:40].decode("utf-8", "backslashreplace")
+
+
+def parse_json(line):
+    """A JSON record (one line)."""
+    try:
+        d = json.loads(line)
+    except ValueError:
+        raise Bad("not a complete JSON record") from None
+    if not isinstance(d, dict):
+        raise Bad("not a JSON object")
+    unknown = d.keys() - JSON_KEYS
+    if unknown:
+        raise Bad(f"unknown key '{sorted(unknown)[0]}'")
+    try:
+        tree = d.get("tree") or {}
+        figure = source = None
+        for name, value in zip(SOURCES, (tree.get("peak_kb"), tree.get("max_vmhwm_kb"),
+                                         d["vmhwm_kb"], d["maxrss_kb"])):
+            if value is not None:
+                figure, source = int(value), name
+                break
+        return Run(d["cmd"], d.get("label"), d.get("host"), d.get("batch") or {}, figure, source,
+                   d["exit_code"] != 0 or d["signal"] is not None,
+                   None if d["elapsed_s"] is None else float(d["elapsed_s"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Bad(f"bad value ({exc!r})") from None
+
+
+def _gunzip_lines(stream):
+    """Lines of a gzip stream, members concatenated as gzip(1) does; zlib only (no gzip module)."""
+    inflate, tail = zlib.decompressobj(31), b""
+    while chunk := stream.read(1 << 20):
+        while chunk:
+            tail += inflate.decompress(chunk)
+            chunk = b""
+            if inflate.eof:
+                chunk, inflate = inflate.unused_data, zlib.decompressobj(31)
+        *lines, tail = tail.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if tail:
+        yield tail
+
+
+def records(stream, place):
+    """Yield Run or Bad (with .place = (name, line)) for every record in a binary stream."""
+    lines = stream
+    if stream.peek(2)[:2] == b"\x1f\x8b":
+        lines = _gunzip_lines(stream)
+    text, start, junk = None, 0, False
+    n = 0
+    for n, line in enumerate(lines, 1):
+        if text is not None:
+            if line == b"\n":
+                yield _one(parse_text, text, place, start)
+                text = None
+                continue
+            if not (line.startswith(b"Date: ") or line.startswith(b"{")):
+                text.append(line)
+                continue
+            yield _bad("truncated record", place, start)
+            text = None
+        if line.startswith(b"{"):
+            junk = False
+            yield _one(parse_json, line, place, n)
+        elif line.startswith(b"Date: "):
+            junk, text, start = False, [line], n
+        elif line.isspace():
+            continue
+        elif not junk:
+            # A run of lines that are no record counts once: a binary file is one bad input.
+            junk = True
+            yield _bad("not a record", place, n)
+    if text is not None:
+        yield _bad("truncated record", place, start)
+
+
+def _one(parse, data, place, line):
+    try:
+        return parse(data)
+    except Bad as exc:
+        exc.place = (place, line)
+        return exc
+
+
+def _bad(why, place, line):
+    exc = Bad(why)
+    exc.place = (place, line)
+    return exc
+
+
+def _paths(logs):
+    """Each LOG; a directory stands for its regular files, in name order."""
+    for log in logs:
+        if log != "-" and os.path.isdir(log):
+            with os.scandir(log) as it:
+                names = sorted(e.path for e in it if e.is_file())
+            yield from names
+        else:
+            yield log
+
+
+SHELLS = frozenset(["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"])
+# Interpreter -> its options that take the next word as their value.
+INTERPRETERS = {"python": {"-W", "-X"}, "perl": {"-I", "-M"}, "Rscript": set(), "ruby": {"-I", "-r"},
+                "node": {"-r", "--require"}, "julia": set(), "php": set(),
+                "java": {"-cp", "-classpath", "--class-path", "-p", "--module-path"}}
+PREFIXES = frozenset(["exec", "env", "nohup", "time", "nice", "command"])
+_PYTHON = re.compile(r"(python|pypy)[0-9.]*$")
+_PERL = re.compile(r"perl[0-9.]*$")
+
+
+def program(argv):
+    """The step a command line stands for: the script or jar that sh -c or an interpreter runs,
+    else the basename of the first word."""
+    words, name = argv, "?"
+    for _depth in range(8):
+        while words and (words[0] in PREFIXES or "=" in words[0] and words[0][0] != "-"):
+            words = words[1:]
+        if not words:
+            return name
+        name = os.path.basename(words[0].strip("'\""))
+        if name in SHELLS:
+            words = _shell(name, words[1:])
+            if isinstance(words, str):
+                return words
+            continue
+        kind = "python" if _PYTHON.match(name) else "perl" if _PERL.match(name) else name
+        return _script(kind, name, words[1:]) if kind in INTERPRETERS else name
+    return name
+
+
+def _shell(name, rest):
+    """The words of the script after -c (one word in JSON, many in text: split either way), or
+    the name of the script file the shell runs, or the shell's own name."""
+    it = iter(rest)
+    for w in it:
+        if w in ("-o", "+o"):
+            next(it, None)
+        elif w[:1] == "-" and w[:2] != "--" and "c" in w:
+            return [x.strip("'\"") for script in it for x in script.split()]
+        elif w[:1] not in ("-", "+"):
+            return os.path.basename(w)
+    return name
+
+
+def _script(kind, name, rest):
+    it = iter(rest)
+    for w in it:
+        if kind == "java" and w == "-jar" or kind == "python" and w == "-m":
+            return os.path.basename(next(it, name))
+        if w in ("-c", "-e", "-E"):
+            return f"{name} {w}"
+        if w in INTERPRETERS[kind]:
+            next(it, None)
+        elif w[:1] != "-":
+            return os.path.basename(w)
+    return name
+
+
+class Step:
+    """The runs of one group, streaming: counts and sums, and the figures for percentiles packed
+    8 bytes each."""
+
+    __slots__ = ("name", "runs", "failed", "unmeasured", "sources", "figures", "longest", "total")
+
+    def __init__(self, name):
+        self.name, self.runs, self.failed, self.unmeasured = name, 0, 0, 0
+        self.sources, self.figures = {}, bytearray()
+        self.longest = self.total = None
+
+    def add(self, run):
+        self.runs += 1
+        if run.failed:
+            self.failed += 1
+        if run.figure is None:
+            self.unmeasured += 1
+        else:
+            self.figures += run.figure.to_bytes(8, "little")
+            self.sources[run.source] = self.sources.get(run.source, 0) + 1
+        if run.elapsed is not None:
+            self.longest = max(self.longest or 0.0, run.elapsed)
+            self.total = (self.total or 0.0) + run.elapsed
+
+    def summary(self, headroom):
+        figures = sorted(memoryview(self.figures).cast("q"))
+        s = {"step": self.name, "runs": self.runs, "failed": self.failed,
+             "no_figure": self.unmeasured,
+             "source": "+".join(n for n in SOURCES if n in self.sources) or None,
+             "max_kb": None, "median_kb": None, "p95_kb": None,
+             "longest_s": _round(self.longest), "total_s": _round(self.total),
+             "slurm": None, "snakemake": None, "nextflow": None}
+        if figures:
+            s.update(max_kb=figures[-1], median_kb=_rank(figures, 50), p95_kb=_rank(figures, 95))
+            s.update(recommend(figures[-1], headroom))
+        return s
+
+
+def _round(seconds):
+    return None if seconds is None else round(seconds, 3)
+
+
+def _rank(ordered, pct):
+    """Nearest-rank percentile: the smallest figure with at least pct % of the runs at or below."""
+    return ordered[max(0, -(-len(ordered) * pct // 100) - 1)]
+
+
+def recommend(max_kb, headroom):
+    """The request per scheduler for a step that needed max_kb: plus headroom %, rounded up."""
+    need = -(-max_kb * 1024 * (100 + headroom) // 100)  # bytes
+    mib = -(-need // (1 << 20))
+    mb = -(-need // 1_000_000)
+    return {"request_bytes": need,
+            "slurm": f"--mem={mib // 1024}G" if mib % 1024 == 0 else f"--mem={mib}M",
+            "snakemake": f"mem_mb={mb}",
+            "nextflow": f"memory '{mib // 1024} GB'" if mib % 1024 == 0 else f"memory '{mib} MB'"}
+
+
+def _key(by):
+    if by == "label":
+        return lambda r: r.label if r.label is not None else program(r.argv)
+    if by == "program":
+        return lambda r: program(r.argv)
+    if by == "command":
+        return lambda r: " ".join(r.argv)
+    if by == "host":
+        return lambda r: r.host or "?"
+    return lambda r: next((f"{v}={r.batch[v]}" for v in JOB_VARIABLES if v in r.batch), "?")
+
+
+def _matches(run, where):
+    for key, value in where:
+        have = (run.label if key == "label" else program(run.argv) if key == "program"
+                else " ".join(run.argv) if key == "command" else run.host if key == "host"
+                else run.batch.get(key))
+        if have != value:
+            return False
+    return True
+
+
+def summarize(logs, by="label", where=(), headroom=20, stdin=None):
+    """(steps sorted by need, runs read, bad records, the first few as Bad with .place);
+    OSError on a LOG that cannot be read."""
+    key = _key(by)
+    steps, runs, bad, places = {}, 0, 0, []
+    for path in _paths(logs):
+        stream = (stdin or sys.stdin.buffer) if path == "-" else open(path, "rb")
+        try:
+            for item in records(stream, "-" if path == "-" else path):
+                if isinstance(item, Bad):
+                    bad += 1
+                    if len(places) < SHOWN_PLACES:
+                        places.append(item)
+                    continue
+                if where and not _matches(item, where):
+                    continue
+                runs += 1
+                k = key(item)
+                step = steps.get(k)
+                if step is None:
+                    step = steps[k] = Step(k)
+                step.add(item)
+        except zlib.error as exc:
+            bad += 1
+            places.append(_bad(f"bad gzip data ({exc})", path, 0))
+        finally:
+            if path != "-":
+                stream.close()
+    out = [s.summary(headroom) for s in steps.values()]
+    out.sort(key=lambda s: (-(s["request_bytes"] if s["max_kb"] is not None else -1), s["step"]))
+    return out, runs, bad, places
+
+
+def _mib(kb):
+    return "-" if kb is None else f"{kb / 1024:.1f}"
+
+
+def _secs(s):
+    return "-" if s is None else f"{s:.1f}"
+
+
+COLUMNS = ["step", "runs", "failed", "no figure", "figure", "max MiB", "median MiB", "p95 MiB",
+           "longest s", "total s", "Slurm", "Snakemake", "Nextflow"]
+
+
+def _cells(s):
+    return [s["step"], str(s["runs"]), str(s["failed"]), str(s["no_figure"]), s["source"] or "-",
+            _mib(s["max_kb"]), _mib(s["median_kb"]), _mib(s["p95_kb"]), _secs(s["longest_s"]),
+            _secs(s["total_s"]), s["slurm"] or "-", s["snakemake"] or "-", s["nextflow"] or "-"]
+
+
+BAR = 20
+
+
+def render(steps, fmt):
+    """The summary as text in one of FORMATS."""
+    if fmt == "json":
+        return json.dumps(steps, indent=1) + "\n"
+    if fmt == "tsv":
+        keys = list(steps[0]) if steps else []
+        rows = ["\t".join(keys)] + ["\t".join("" if s[k] is None else str(s[k]) for k in keys)
+                                    for s in steps]
+        return "\n".join(rows) + "\n"
+    rows = [_cells(s) for s in steps]
+    biggest = max((s["max_kb"] or 0 for s in steps), default=0) or 1
+    bars = ["#" * -(-BAR * (s["max_kb"] or 0) // biggest) for s in steps]
+    if fmt == "markdown":
+        out = ["| " + " | ".join(COLUMNS + ["need"]) + " |",
+               "|" + "|".join("---" if i < 1 or i == 4 or i > 9 else "--:"
+                              for i in range(len(COLUMNS) + 1)) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in r + ["`" + b + "`" if b else ""])
+                + " |" for r, b in zip(rows, bars)]
+        return "\n".join(out) + "\n"
+    widths = [max(len(c) for c in col) for col in zip(COLUMNS, *rows)]
+    lines = []
+    for r, b in zip([COLUMNS] + rows, ["need"] + bars):
+        cells = [c.ljust(w) if i in (0, 4) or i > 9 else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells + [b]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def parse(args):
+    """The report's options and LOG list."""
+    opts = {"by": "label", "where": [], "headroom": 20, "format": "table", "help": False}
+    logs = []
+    args = list(args)
+    while args:
+        word = args.pop(0)
+        if word == "--":
+            logs += args
+            break
+        if not word.startswith("--"):
+            logs.append(word)
+            continue
+        name, eq, value = word[2:].partition("=")
+        if name == "help":
+            opts["help"] = True
+            continue
+        if name not in ("by", "where", "headroom", "format"):
+            raise UsageError(f"report: unrecognized option '{word}'")
+        if not eq:
+            if not args:
+                raise UsageError(f"report: option '--{name}' needs a value")
+            value = args.pop(0)
+        if name == "by" and value not in BY:
+            raise UsageError(f"report: --by takes {', '.join(BY)}, not '{value}'")
+        if name == "format" and value not in FORMATS:
+            raise UsageError(f"report: unknown format '{value}' ({', '.join(FORMATS)})")
+        if name == "headroom":
+            if not value.rstrip("%").isdigit():
+                raise UsageError(f"report: --headroom takes a whole percentage, not '{value}'")
+            value = int(value.rstrip("%"))
+        if name == "where":
+            k, sep, v = value.partition("=")
+            if not sep or not k:
+                raise UsageError(f"report: --where takes KEY=VALUE, not '{value}'")
+            opts["where"].append((k, v))
+            continue
+        opts[name] = value
+    if not logs and not opts["help"]:
+        raise UsageError("report: no LOG given (use - for standard input)")
+    return opts, logs
+
+
+def main(args, say):
+    """Run the report; returns the exit status. say() prints one prefixed line on stderr."""
+    opts, logs = parse(args)
+    if opts["help"]:
+        sys.stdout.write(HELP)
+        return 0
+    try:
+        steps, runs, bad, places = summarize(logs, opts["by"], opts["where"], opts["headroom"])
+    except OSError as exc:
+        say(f"report: cannot read '{exc.filename}': {exc.strerror}")
+        return 125
+    if bad:
+        shown = ", ".join(f"{b.place[0]}:{b.place[1]}: {b}" for b in places)
+        more = ", ..." if bad > len(places) else ""
+        say(f"report: skipped {bad} unreadable record{'s' if bad != 1 else ''} ({shown}{more})")
+    if not runs:
+        say("report: no readable record found")
+        return 1
+    sys.stdout.write(render(steps, opts["format"]))
+    return 0
