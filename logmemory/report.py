@@ -152,14 +152,36 @@ def _gunzip_lines(stream):
         yield tail
 
 
+# A record that starts inside a line: what came before it is a record cut short (a full disk, a
+# killed writer) that a later run appended after. asctime() ends the Date line.
+_DATE_LINE = re.compile(rb"Date: [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d -?\d+\n?\Z")
+
+
+def _split_cuts(lines):
+    """(line number, line); a line holding the start of another record comes as (n, None), the
+    cut-short part, and then (n, the rest)."""
+    for n, line in enumerate(lines, 1):
+        i = line.find(b"Date: ", 1)
+        if i < 0 or not _DATE_LINE.match(line, i):
+            # JSON escapes every quote inside its strings: this only starts a record.
+            i = line.find(b'{"date": ', 1)
+        if i > 0:
+            yield n, None
+            line = line[i:]
+        yield n, line
+
+
 def records(stream, place):
     """Yield Run or Bad (with .place = (name, line)) for every record in a binary stream."""
     lines = stream
     if stream.peek(2)[:2] == b"\x1f\x8b":
         lines = _gunzip_lines(stream)
     text, start, junk = None, 0, False
-    n = 0
-    for n, line in enumerate(lines, 1):
+    for n, line in _split_cuts(lines):
+        if line is None:
+            yield _bad("truncated record", place, n if text is None else start)
+            text, junk = None, True
+            continue
         if text is not None:
             if line == b"\n":
                 yield _one(parse_text, text, place, start)
