@@ -76,42 +76,111 @@ def _kb(value):
 
 
 def parse_text(lines):
-    """A text or legacy record (the original tool's too), as a list of byte lines."""
-    f = {}
-    for line in lines:
-        key, sep, value = line.partition(b":")
-        if not sep or key not in TEXT_KEYS:
-            raise Bad(f"unknown line '{_show(key if sep else line)}'")
-        f[key] = value
+    """A text or legacy record (the original tool's too), as a list of byte lines without ends."""
     try:
-        argv = f[b"Cmd"][2:].rstrip(b"\n").decode("utf-8", "backslashreplace").split(" ")
-        figure = source = None
-        for name in SOURCES:
-            value = f.get(name.encode())
+        f = dict(line.split(b":", 1) for line in lines)
+    except ValueError:
+        raise Bad(f"unknown line '{_show(next(x for x in lines if b':' not in x))}'") from None
+    if not f.keys() <= TEXT_KEYS:
+        raise Bad(f"unknown key '{_show(sorted(f.keys() - TEXT_KEYS)[0])}'")
+    get = f.get
+    try:
+        for source, key in _TEXT_SOURCES:
+            value = get(key)
             if value is not None:
-                figure, source = _kb(value), name
+                figure = int(value.split(None, 1)[0])
                 break
-        exit_ = f.get(b"Exit")
-        elapsed = f.get(b"Elapsed")
-        batch = f.get(b"Batch")
-        return Run(argv, _str(f.get(b"Label")), _str(f.get(b"Host")),
+        else:
+            figure = source = None
+        exit_, elapsed, label, host, batch = (get(b"Exit"), get(b"Elapsed"), get(b"Label"),
+                                              get(b"Host"), get(b"Batch"))
+        # The command stays bytes until a step is named after it: a labelled run never needs it.
+        return Run(f[b"Cmd"][2:], None if label is None else _str(label),
+                   None if host is None else _str(host),
                    dict(w.split("=", 1) for w in _str(batch).split()) if batch else {},
                    figure, source, None if exit_ is None else exit_.strip() != b"0",
-                   None if elapsed is None else float(elapsed.split()[0]))
+                   None if elapsed is None else float(elapsed.split(None, 1)[0]))
     except (KeyError, ValueError, IndexError) as exc:
         raise Bad(f"bad value ({exc})") from None
 
 
+_TEXT_SOURCES = [(name, name.encode()) for name in SOURCES]
+
+# A text record as logmemory writes it, its lines in their order, in one match; any other
+# paragraph goes through parse_text, which names what is wrong with it.
+_TEXT = re.compile(
+    rb"Date: [^\n]*\nCmd: ([^\n]*)(?:\nVmPeak:[^\n]*)?(?:\nVmHWM:\s*(\d+) kB)?"
+    rb"(?:\nMaxRSS:\s*(\d+) kB)?(?:\nMaxRSSFloor:[^\n]*)?(?:\nExit:\t([^\n]*))?"
+    rb"(?:\nElapsed:\t([\d.]+) s)?(?:\nUser:[^\n]*)?(?:\nSystem:[^\n]*)?(?:\nProcesses:[^\n]*)?"
+    rb"(?:\nTreeMaxVmHWM:\s*(\d+) kB[^\n]*)?(?:\nTreePeak:\s*(\d+) kB[^\n]*)?"
+    rb"(?:\nLabel:\t([^\n]*))?(?:\nHost:\t([^\n]*))?(?:\nBatch:\t([^\n]*))?"
+    rb"(?:\nProcess:[^\n]*)*(?:\nUnmeasured:[^\n]*)*")
+
+
+def parse_paragraph(para):
+    """A text record as one paragraph (no blank line in it): one regular expression in the
+    common case."""
+    m = _TEXT.fullmatch(para)
+    if m is None:
+        return parse_text(para.split(b"\n"))
+    cmd, hwm, maxrss, exit_, elapsed, tree_max, peak, label, host, batch = m.groups()
+    figure, source = ((int(peak), "TreePeak") if peak else (int(tree_max), "TreeMaxVmHWM")
+                      if tree_max else (int(hwm), "VmHWM") if hwm else (int(maxrss), "MaxRSS")
+                      if maxrss else (None, None))
+    return Run(cmd[1:], None if label is None else _str(label),
+               None if host is None else _str(host),
+               dict(w.split("=", 1) for w in _str(batch).split()) if batch else {},
+               figure, source, None if exit_ is None else exit_ != b"0",
+               None if elapsed is None else float(elapsed))
+
+
 def _str(value):
-    return None if value is None else value.strip().decode("utf-8", "backslashreplace")
+    return value.strip().decode("utf-8", "backslashreplace")
+
+
+def argv(run):
+    """The command's words; a text record's are split at spaces, as it joined them."""
+    if isinstance(run.argv, bytes):
+        run.argv = run.argv.decode("utf-8", "backslashreplace").split(" ")
+    return run.argv
 
 
 def _show(data):
     return data[:40].decode("utf-8", "backslashreplace")
 
 
+_STR = rb'(null|"(?:[^"\\]|\\.)*")'
+# A JSON record as logmemory writes it, its keys in their order, up to what the report needs:
+# JSON escapes every quote inside a string, so '", "label": ' and the like only end a value.
+# Any other line goes through json.loads whole.
+_JSON = re.compile(
+    rb'\{"date": "[^"]*", "cmd": (\[.*?\]), "label": ' + _STR + rb', "host": ' + _STR
+    + rb', "batch": (\{[^}]*\}), "pid": [^,]*, "exit_code": (-?\d+|null), "signal": (null|"[^"]*"), '
+    rb'"core_dumped": \w+, "vmpeak_kb": [^,]*, "vmhwm_kb": (\d+|null), "maxrss_kb": (\d+|null), '
+    rb'"elapsed_s": ([^,]*), "user_s": [^,]*, "sys_s": [^,]*, (?:"maxrss_floor_kb": \d+, )?'
+    rb'"unmeasured": \{.*?\}, "tree": \{"processes": [^,]*, "threads": [^,]*, '
+    rb'"max_vmhwm_kb": (\d+|null), .*?"peak_kb": (\d+|null), "peak_source": .*\]\}\Z')
+
+
+def parse_json_line(line):
+    """A JSON record (one line): one regular expression and one small decode, in the common case."""
+    m = _JSON.match(line)
+    if m is None:
+        return parse_json(line)
+    cmd, label, host, batch, code, sig, hwm, maxrss, elapsed, tree_max, peak = m.groups()
+    try:
+        cmd, label, host, batch = json.loads(b"[%s, %s, %s, %s]" % (cmd, label, host, batch))
+    except ValueError:
+        return parse_json(line)
+    figure, source = ((int(peak), "TreePeak") if peak != b"null" else (int(tree_max), "TreeMaxVmHWM")
+                      if tree_max != b"null" else (int(hwm), "VmHWM") if hwm != b"null"
+                      else (int(maxrss), "MaxRSS") if maxrss != b"null" else (None, None))
+    return Run(cmd, label, host, batch, figure, source, code != b"0",
+               None if elapsed == b"null" else float(elapsed))
+
+
 def parse_json(line):
-    """A JSON record (one line)."""
+    """A JSON record (one line), decoded whole."""
     try:
         d = json.loads(line)
     except ValueError:
@@ -136,57 +205,94 @@ def parse_json(line):
         raise Bad(f"bad value ({exc!r})") from None
 
 
-def _gunzip_lines(stream):
-    """Lines of a gzip stream, members concatenated as gzip(1) does; zlib only (no gzip module)."""
-    inflate, tail = zlib.decompressobj(31), b""
+def _chunks(stream):
+    """The stream's bytes in large pieces; gzip members (one or several, as gzip(1) reads them)
+    inflated with zlib alone: the binary carries no gzip module."""
+    if stream.peek(2)[:2] != b"\x1f\x8b":
+        yield from iter(lambda: stream.read(1 << 20), b"")
+        return
+    inflate = zlib.decompressobj(31)
     while chunk := stream.read(1 << 20):
         while chunk:
-            tail += inflate.decompress(chunk)
+            yield inflate.decompress(chunk)
             chunk = b""
             if inflate.eof:
                 chunk, inflate = inflate.unused_data, zlib.decompressobj(31)
-        *lines, tail = tail.split(b"\n")
-        for line in lines:
-            yield line + b"\n"
-    if tail:
-        yield tail
 
 
 # A record that starts inside a line: what came before it is a record cut short (a full disk, a
-# killed writer) that a later run appended after. asctime() ends the Date line.
-_DATE_LINE = re.compile(rb"Date: [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d -?\d+\n?\Z")
+# killed writer) that a later run appended after. asctime() ends the Date line. JSON escapes every
+# quote inside its strings, so '{"date": ' only ever starts a record.
+_DATE_LINE = re.compile(rb"Date: [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d -?\d+\Z")
+_JSON_START = b'{"date": '
+CARRY = 1 << 20
 
 
-def _split_cuts(lines):
-    """(line number, line); a line holding the start of another record comes as (n, None), the
-    cut-short part, and then (n, the rest)."""
-    for n, line in enumerate(lines, 1):
-        i = line.find(b"Date: ", 1)
-        if i < 0 or not _DATE_LINE.match(line, i):
-            # JSON escapes every quote inside its strings: this only starts a record.
-            i = line.find(b'{"date": ', 1)
-        if i > 0:
-            yield n, None
-            line = line[i:]
-        yield n, line
+def _cut(line):
+    """Where another record starts inside line, or -1."""
+    i = line.find(b"Date: ", 1)
+    if i < 0 or not _DATE_LINE.match(line, i):
+        i = line.find(_JSON_START, 1)
+    return i
 
 
 def records(stream, place):
-    """Yield Run or Bad (with .place = (name, line)) for every record in a binary stream."""
-    lines = stream
-    if stream.peek(2)[:2] == b"\x1f\x8b":
-        lines = _gunzip_lines(stream)
-    text, start, junk = None, 0, False
-    for n, line in _split_cuts(lines):
-        if line is None:
+    """Yield Run or Bad (with .place = (name, line)) for every record in a binary stream.
+
+    Records are read a paragraph (up to a blank line) at a time; only a paragraph that is not
+    one plain text record, or JSON lines, is looked at line by line."""
+    n, carry = 1, b""
+    for chunk in _chunks(stream):
+        paragraphs = (carry + chunk).split(b"\n\n")
+        carry = paragraphs.pop()
+        for para in paragraphs:
+            yield from _paragraph(para, place, n, True)
+            n += para.count(b"\n") + 2
+        if len(carry) > CARRY:
+            # No blank line for long: JSON lines, or junk. Read all but a text record that may
+            # still be going on.
+            i = carry.rfind(b"\nDate: ")
+            if i < 0 or carry.find(b"\n{", i) >= 0:
+                i = carry.rfind(b"\n")
+            yield from _paragraph(carry[:i], place, n, False)
+            n += carry.count(b"\n", 0, i) + 1
+            carry = carry[i + 1:]
+    if carry:
+        yield from _paragraph(carry[:-1] if carry.endswith(b"\n") else carry, place, n, False)
+
+
+def _paragraph(para, place, n, ended):
+    """The records of one paragraph, whose first line is line n; ended: a blank line followed."""
+    while para[:1] == b"{":
+        line, _, rest = para.partition(b"\n")
+        if _cut(line) > 0:
+            break
+        try:
+            yield parse_json_line(line)
+        except Bad as exc:
+            exc.place = (place, n)
+            yield exc
+        para, n = rest, n + 1
+    if (ended and para[:6] == b"Date: " and para.find(b"Date: ", 1) < 0
+            and b"\n{" not in para and _JSON_START not in para):
+        try:
+            yield parse_paragraph(para)
+        except Bad as exc:
+            exc.place = (place, n)
+            yield exc
+    elif para:
+        yield from _lines(para.split(b"\n"), place, n, ended)
+
+
+def _lines(lines, place, n, ended):
+    """A paragraph line by line: records cut short, junk, records that start mid-line."""
+    text, start, junk = None, n, False
+    for n, line in enumerate(lines, n):
+        i = _cut(line)
+        if i > 0:
             yield _bad("truncated record", place, n if text is None else start)
-            text, junk = None, True
-            continue
+            text, line = None, line[i:]
         if text is not None:
-            if line == b"\n":
-                yield _one(parse_text, text, place, start)
-                text = None
-                continue
             if not (line.startswith(b"Date: ") or line.startswith(b"{")):
                 text.append(line)
                 continue
@@ -197,14 +303,14 @@ def records(stream, place):
             yield _one(parse_json, line, place, n)
         elif line.startswith(b"Date: "):
             junk, text, start = False, [line], n
-        elif line.isspace():
+        elif not line.strip():
             continue
         elif not junk:
             # A run of lines that are no record counts once: a binary file is one bad input.
             junk = True
             yield _bad("not a record", place, n)
     if text is not None:
-        yield _bad("truncated record", place, start)
+        yield _one(parse_text, text, place, start) if ended else _bad("truncated record", place, start)
 
 
 def _one(parse, data, place, line):
@@ -350,11 +456,11 @@ def recommend(max_kb, headroom):
 
 def _key(by):
     if by == "label":
-        return lambda r: r.label if r.label is not None else program(r.argv)
+        return lambda r: r.label if r.label is not None else program(argv(r))
     if by == "program":
-        return lambda r: program(r.argv)
+        return lambda r: program(argv(r))
     if by == "command":
-        return lambda r: " ".join(r.argv)
+        return lambda r: " ".join(argv(r))
     if by == "host":
         return lambda r: r.host or "?"
     return lambda r: next((f"{v}={r.batch[v]}" for v in JOB_VARIABLES if v in r.batch), "?")
@@ -362,8 +468,8 @@ def _key(by):
 
 def _matches(run, where):
     for key, value in where:
-        have = (run.label if key == "label" else program(run.argv) if key == "program"
-                else " ".join(run.argv) if key == "command" else run.host if key == "host"
+        have = (run.label if key == "label" else program(argv(run)) if key == "program"
+                else " ".join(argv(run)) if key == "command" else run.host if key == "host"
                 else run.batch.get(key))
         if have != value:
             return False

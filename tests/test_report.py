@@ -327,3 +327,32 @@ def test_measuring_does_not_import_the_report(tmp_path):
                        stderr=subprocess.PIPE, check=True)
     imported = {line.split("|")[-1].strip() for line in r.stderr.decode().splitlines()}
     assert "logmemory.cli" in imported and "logmemory.report" not in imported
+
+
+def test_fast_and_whole_parsers_agree(lm, tmp_path):
+    """The one-regex readers of text and JSON records against the line-by-line and json.loads
+    ones, on real records of every kind; then on a JSON record with its keys in another order."""
+    log = tmp_path / "m.log"
+    env = dict(logmemory_env(), SLURM_JOB_ID="5", PBS_JOBID="6.srv")
+    for fmt in ("text", "json"):
+        lm("--format", fmt, "-o", str(log), "--label", 'a "q" \\ b', "true", env=env)
+        lm("--format", fmt, "-o", str(log), "--per-process", b"sh", b"-c", b"kill -TERM $$ # \xe9")
+        lm("--format", fmt, "--no-trace", "-o", str(log), "sh", "-c", "/bin/true; exit 4")
+    fields = ("argv", "label", "host", "batch", "figure", "source", "failed", "elapsed")
+    data = log.read_bytes()
+    texts = [p for p in data.split(b"\n\n") if p.startswith(b"Date")]
+    jsons = [line for line in data.splitlines() if line.startswith(b"{")]
+    assert len(texts) == len(jsons) == 3
+    for fast, whole, records in ((report.parse_paragraph, report.parse_text, texts),
+                                 (report.parse_json_line, report.parse_json, jsons)):
+        for rec in records:
+            a = fast(rec)
+            b = whole(rec.split(b"\n") if whole is report.parse_text else rec)
+            assert [report.argv(a)] + [getattr(a, f) for f in fields[1:]] == \
+                [report.argv(b)] + [getattr(b, f) for f in fields[1:]]
+    assert all(report._TEXT.fullmatch(p) for p in texts)
+    assert all(report._JSON.match(line) for line in jsons)
+    d = json.loads(jsons[0])
+    reordered = json.dumps(dict(reversed(d.items()))).encode()
+    assert report._JSON.match(reordered) is None
+    assert report.parse_json_line(reordered).label == 'a "q" \\ b'
