@@ -6,6 +6,7 @@ Imported only when the report runs, so a measured command never pays for it.
 import json
 import os
 import re
+import signal
 import sys
 import zlib
 
@@ -476,13 +477,13 @@ def _matches(run, where):
     return True
 
 
-def summarize(logs, by="label", where=(), headroom=20, stdin=None):
+def summarize(logs, by="label", where=(), headroom=20):
     """(steps sorted by need, runs read, bad records, the first few as Bad with .place);
     OSError on a LOG that cannot be read."""
     key = _key(by)
     steps, runs, bad, places = {}, 0, 0, []
     for path in _paths(logs):
-        stream = (stdin or sys.stdin.buffer) if path == "-" else open(path, "rb")
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")
         try:
             for item in records(stream, "-" if path == "-" else path):
                 if isinstance(item, Bad):
@@ -604,6 +605,9 @@ def parse(args):
 def main(args, say):
     """Run the report; returns the exit status. say() prints one prefixed line on stderr."""
     opts, logs = parse(args)
+    # Like any filter: ^C or a reader that went away (| head) ends it, without a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if opts["help"]:
         sys.stdout.write(HELP)
         return 0
