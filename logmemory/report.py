@@ -72,10 +72,6 @@ class Run:
         self.figure, self.source, self.failed, self.elapsed = figure, source, failed, elapsed
 
 
-def _kb(value):
-    return int(value.split(None, 1)[0])
-
-
 def parse_text(lines):
     """A text or legacy record (the original tool's too), as a list of byte lines without ends."""
     try:
@@ -227,6 +223,7 @@ def _chunks(stream):
 _DATE_LINE = re.compile(rb"Date: [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d -?\d+\Z")
 _JSON_START = b'{"date": '
 CARRY = 1 << 20
+NOT_A_RECORD = "not a record"
 
 
 def _cut(line):
@@ -251,10 +248,13 @@ def records(stream, place):
             n += para.count(b"\n") + 2
         if len(carry) > CARRY:
             # No blank line for long: JSON lines, or junk. Read all but a text record that may
-            # still be going on.
+            # still be going on (and a line still going on: a JSON record of a large tree can
+            # take megabytes).
             i = carry.rfind(b"\nDate: ")
             if i < 0 or carry.find(b"\n{", i) >= 0:
                 i = carry.rfind(b"\n")
+            if i < 0:
+                continue
             yield from _paragraph(carry[:i], place, n, False)
             n += carry.count(b"\n", 0, i) + 1
             carry = carry[i + 1:]
@@ -307,9 +307,8 @@ def _lines(lines, place, n, ended):
         elif not line.strip():
             continue
         elif not junk:
-            # A run of lines that are no record counts once: a binary file is one bad input.
             junk = True
-            yield _bad("not a record", place, n)
+            yield _bad(NOT_A_RECORD, place, n)
     if text is not None:
         yield _one(parse_text, text, place, start) if ended else _bad("truncated record", place, start)
 
@@ -484,13 +483,20 @@ def summarize(logs, by="label", where=(), headroom=20):
     steps, runs, bad, places = {}, 0, 0, []
     for path in _paths(logs):
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")
+        junk = False
         try:
             for item in records(stream, "-" if path == "-" else path):
                 if isinstance(item, Bad):
+                    # From lines that are no record up to the next good one, what cannot be
+                    # read counts once: a binary file is one bad input.
+                    if junk:
+                        continue
+                    junk = str(item) == NOT_A_RECORD
                     bad += 1
                     if len(places) < SHOWN_PLACES:
                         places.append(item)
                     continue
+                junk = False
                 if where and not _matches(item, where):
                     continue
                 runs += 1

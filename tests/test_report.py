@@ -13,7 +13,7 @@ import pytest
 
 from conftest import json_records, logmemory_env
 from logmemory import report, writer
-from logmemory.record import Run, Tree
+from logmemory.record import ProcessRecord, Run, Tree
 
 MiB = 1024
 
@@ -356,3 +356,28 @@ def test_fast_and_whole_parsers_agree(lm, tmp_path):
     reordered = json.dumps(dict(reversed(d.items()))).encode()
     assert report._JSON.match(reordered) is None
     assert report.parse_json_line(reordered).label == 'a "q" \\ b'
+
+
+def test_megabytes_without_a_blank_line(tmp_path):
+    """JSON lines only (the reader then cuts at line ends), a record larger than its buffer, and a
+    binary file of megabytes: all read, or counted once."""
+    procs = tuple(ProcessRecord(pid=i, ppid=1, cmd=(b"worker", b"%d" % i), vmhwm_kb=i, vmpeak_kb=i,
+                                maxrss_kb=i, wait_status=0, threads=1, start_s=0.0, end_s=1.0)
+                  for i in range(20000))
+    tree = Tree(processes=20000, threads=20000, max_vmhwm_kb=19999, max_vmhwm_pid=19999,
+                max_vmhwm_cmd=(b"worker",), peak_kb=30000, peak_source="cgroup1")
+    small = Run(argv=(b"step",), ended=time.localtime(), wait_status=0, pid=2, vmhwm_kb=10,
+                maxrss_kb=10, elapsed_s=1.0, user_s=0.1, sys_s=0.1, tree=tree._replace(peak_kb=None),
+                label="small")
+    big = small._replace(processes=procs, tree=tree, label="big")
+    log = tmp_path / "jsonl.log"
+    log.write_bytes(writer.render(small, "json") * 3000 + writer.render(big, "json")
+                    + writer.render(small, "json"))
+    assert len(writer.render(big, "json")) > report.CARRY
+    steps, runs, bad, _places = report.summarize([str(log)])
+    assert (runs, bad) == (3002, 0)
+    assert {s["step"]: (s["runs"], s["max_kb"]) for s in steps} == {"big": (1, 30000),
+                                                                    "small": (3001, 19999)}
+    binary = tmp_path / "binary"
+    binary.write_bytes(os.urandom(3 << 20))
+    assert report.summarize([str(binary)])[1:3] == (0, 1)
