@@ -115,11 +115,11 @@ _TEXT = re.compile(
 
 
 def parse_paragraph(para):
-    """A text record as one paragraph (no blank line in it): one regular expression in the
-    common case."""
+    """A text record as one paragraph (no blank line in it), in one match; None if it is not
+    one exactly as logmemory writes it."""
     m = _TEXT.fullmatch(para)
     if m is None:
-        return parse_text(para.split(b"\n"))
+        return None
     cmd, hwm, maxrss, exit_, elapsed, tree_max, peak, label, host, batch = m.groups()
     figure, source = ((int(peak), "TreePeak") if peak else (int(tree_max), "TreeMaxVmHWM")
                       if tree_max else (int(hwm), "VmHWM") if hwm else (int(maxrss), "MaxRSS")
@@ -160,15 +160,16 @@ _JSON = re.compile(
 
 
 def parse_json_line(line):
-    """A JSON record (one line): one regular expression and one small decode, in the common case."""
+    """A JSON record (one line) in one match and one small decode; None if it is not one
+    exactly as logmemory writes it."""
     m = _JSON.match(line)
     if m is None:
-        return parse_json(line)
+        return None
     cmd, label, host, batch, code, sig, hwm, maxrss, elapsed, tree_max, peak = m.groups()
     try:
         cmd, label, host, batch = json.loads(b"[%s, %s, %s, %s]" % (cmd, label, host, batch))
     except ValueError:
-        return parse_json(line)
+        return None
     figure, source = ((int(peak), "TreePeak") if peak != b"null" else (int(tree_max), "TreeMaxVmHWM")
                       if tree_max != b"null" else (int(hwm), "VmHWM") if hwm != b"null"
                       else (int(maxrss), "MaxRSS") if maxrss != b"null" else (None, None))
@@ -266,21 +267,18 @@ def _paragraph(para, place, n, ended):
     """The records of one paragraph, whose first line is line n; ended: a blank line followed."""
     while para[:1] == b"{":
         line, _, rest = para.partition(b"\n")
-        if _cut(line) > 0:
+        # A record that matches ends in "]}": another can only hide in it as a JSON record.
+        run = parse_json_line(line) if line.find(_JSON_START, 1) < 0 else None
+        if run is None:
             break
-        try:
-            yield parse_json_line(line)
-        except Bad as exc:
-            exc.place = (place, n)
-            yield exc
+        yield run
         para, n = rest, n + 1
-    if (ended and para[:6] == b"Date: " and para.find(b"Date: ", 1) < 0
-            and b"\n{" not in para and _JSON_START not in para):
-        try:
-            yield parse_paragraph(para)
-        except Bad as exc:
-            exc.place = (place, n)
-            yield exc
+    # Every line of a record that matches must start with one of its keys in order, so another
+    # record can only hide in its first line.
+    run = (parse_paragraph(para) if ended and para[:6] == b"Date: "
+           and para.find(b"Date: ", 1, 64) < 0 else None)
+    if run is not None:
+        yield run
     elif para:
         yield from _lines(para.split(b"\n"), place, n, ended)
 

@@ -70,6 +70,13 @@ def test_truncated_binary_and_newer_records_are_skipped_and_counted(lm, tmp_path
     cut = tmp_path / "cut.log"
     # A disk filled up in the middle of a record, then later runs appended again.
     cut.write_bytes(whole[:40] + whole + b'{"date": "x", "cmd": ["a"], "gpu_kb": 1}\n' + whole[:60])
+    # Cut in its Date line, the next record right after: only the first line holds both.
+    cut2 = tmp_path / "cut2.log"
+    cut2.write_bytes(whole[:20] + whole)
+    r = lm("report", str(cut2))
+    assert r.stderr.decode() == (
+        f"logmemory: report: skipped 1 unreadable record ({cut2}:1: truncated record)\n")
+    assert steps_of(lm, str(cut2))["true"]["runs"] == 2
     r = lm("report", str(cut))
     assert r.returncode == 0
     assert r.stderr.decode() == (
@@ -354,8 +361,10 @@ def test_fast_and_whole_parsers_agree(lm, tmp_path):
     assert all(report._JSON.match(line) for line in jsons)
     d = json.loads(jsons[0])
     reordered = json.dumps(dict(reversed(d.items()))).encode()
-    assert report._JSON.match(reordered) is None
-    assert report.parse_json_line(reordered).label == 'a "q" \\ b'
+    assert report.parse_json_line(reordered) is None
+    log.write_bytes(reordered + b"\n")
+    steps, runs, bad, _places = report.summarize([str(log)])
+    assert (runs, bad, steps[0]["step"]) == (1, 0, 'a "q" \\ b')
 
 
 def test_megabytes_without_a_blank_line(tmp_path):
