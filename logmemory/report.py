@@ -35,7 +35,7 @@ Records that cannot be read (truncated, not a record, unknown keys) are skipped,
 counted, and the first few places are named on standard error.
 
 Exit status: 0 when something was summarized, 1 when no readable record was
-found, 125 on a usage error or an unreadable LOG.
+found (or none matched --where), 125 on a usage error or an unreadable LOG.
 """
 
 BY = ("label", "program", "command", "host", "job")
@@ -475,7 +475,7 @@ def _matches(run, where):
 
 
 def summarize(logs, by="label", where=(), headroom=20):
-    """(steps sorted by need, runs read, bad records, the first few as Bad with .place);
+    """(steps sorted by need, records read, bad records, the first few as Bad with .place);
     OSError on a LOG that cannot be read."""
     key = _key(by)
     steps, runs, bad, places = {}, 0, 0, []
@@ -495,9 +495,9 @@ def summarize(logs, by="label", where=(), headroom=20):
                         places.append(item)
                     continue
                 junk = False
+                runs += 1
                 if where and not _matches(item, where):
                     continue
-                runs += 1
                 k = key(item)
                 step = steps.get(k)
                 if step is None:
@@ -626,6 +626,9 @@ def main(args, say):
         say(f"report: skipped {bad} unreadable record{'s' if bad != 1 else ''} ({shown}{more})")
     if not runs:
         say("report: no readable record found")
+        return 1
+    if not steps:
+        say("report: no record matches --where")
         return 1
     sys.stdout.write(render(steps, opts["format"]))
     return 0

@@ -210,6 +210,7 @@ def test_host_and_batch_ids_in_records_and_report(lm, tmp_path):
     assert steps_of(lm, "--where", "SLURM_ARRAY_TASK_ID=7", str(log))["true"]["runs"] == 2
     r = lm("report", "--where", f"host={host}", "--where", "label=x", str(log))
     assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr == b"logmemory: report: no record matches --where\n"
 
 
 def test_label_is_in_text_and_json_and_legacy_stays_the_original(lm, tmp_path):
