@@ -166,10 +166,18 @@ def parse_json_line(line):
     if m is None:
         return None
     cmd, label, host, batch, code, sig, hwm, maxrss, elapsed, tree_max, peak = m.groups()
-    try:
-        cmd, label, host, batch = json.loads(b"[%s, %s, %s, %s]" % (cmd, label, host, batch))
-    except ValueError:
-        return None
+    if b"\\" in cmd or b"\\" in label or b"\\" in host or batch != b"{}":
+        try:
+            cmd, label, host, batch = json.loads(b"[%s, %s, %s, %s]" % (cmd, label, host, batch))
+        except ValueError:
+            return None
+    else:
+        # No escape in them (json.dumps escapes every quote and every non-ASCII character): the
+        # strings are what stands between the quotes.
+        cmd = cmd[2:-2].decode().split('", "') if cmd != b"[]" else []
+        label = None if label == b"null" else label[1:-1].decode()
+        host = None if host == b"null" else host[1:-1].decode()
+        batch = {}
     figure, source = ((int(peak), "TreePeak") if peak != b"null" else (int(tree_max), "TreeMaxVmHWM")
                       if tree_max != b"null" else (int(hwm), "VmHWM") if hwm != b"null"
                       else (int(maxrss), "MaxRSS") if maxrss != b"null" else (None, None))

@@ -346,11 +346,12 @@ def test_fast_and_whole_parsers_agree(lm, tmp_path):
         lm("--format", fmt, "-o", str(log), "--label", 'a "q" \\ b', "true", env=env)
         lm("--format", fmt, "-o", str(log), "--per-process", b"sh", b"-c", b"kill -TERM $$ # \xe9")
         lm("--format", fmt, "--no-trace", "-o", str(log), "sh", "-c", "/bin/true; exit 4")
+        lm("--format", fmt, "-o", str(log), "--label", "plain", "sh", "-c", "/bin/true")
     fields = ("argv", "label", "host", "batch", "figure", "source", "failed", "elapsed")
     data = log.read_bytes()
     texts = [p for p in data.split(b"\n\n") if p.startswith(b"Date")]
     jsons = [line for line in data.splitlines() if line.startswith(b"{")]
-    assert len(texts) == len(jsons) == 3
+    assert len(texts) == len(jsons) == 4
     for fast, whole, records in ((report.parse_paragraph, report.parse_text, texts),
                                  (report.parse_json_line, report.parse_json, jsons)):
         for rec in records:
