@@ -543,14 +543,19 @@ def _cells(s):
 BAR = 20
 
 
+def _cell(text):
+    return text.replace("\t", "\\t").replace("\n", "\\n")
+
+
 def render(steps, fmt):
     """The summary as text in one of FORMATS."""
     if fmt == "json":
         return json.dumps(steps, indent=1) + "\n"
     if fmt == "tsv":
         keys = list(steps[0]) if steps else []
-        rows = ["\t".join(keys)] + ["\t".join("" if s[k] is None else str(s[k]) for k in keys)
-                                    for s in steps]
+        # A step named after a command may hold a tab or a line end: not in a TSV cell.
+        rows = ["\t".join(keys)] + ["\t".join("" if s[k] is None else _cell(str(s[k]))
+                                              for k in keys) for s in steps]
         return "\n".join(rows) + "\n"
     rows = [_cells(s) for s in steps]
     biggest = max((s["max_kb"] or 0 for s in steps), default=0) or 1

@@ -392,3 +392,12 @@ def test_megabytes_without_a_blank_line(tmp_path):
     binary = tmp_path / "binary"
     binary.write_bytes(os.urandom(3 << 20))
     assert report.summarize([str(binary)])[1:3] == (0, 1)
+
+
+def test_tsv_cells_hold_no_tab_or_line_end(lm, tmp_path):
+    log = tmp_path / "tab.log"
+    rec = Run(argv=(b"a\tb\nc", b"x"), ended=time.localtime(), wait_status=0, vmhwm_kb=5)
+    log.write_bytes(writer.render(rec, "json"))
+    rows = lm("report", "--format", "tsv", str(log)).stdout.decode().split("\n")
+    assert rows[1].split("\t")[0] == "a\\tb\\nc" and len(rows[1].split("\t")) == len(
+        rows[0].split("\t")) and rows[2:] == [""]
