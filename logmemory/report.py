@@ -420,7 +420,7 @@ class Step:
         if run.figure is None:
             self.unmeasured += 1
         else:
-            self.figures += run.figure.to_bytes(8, "little")
+            self.figures += run.figure.to_bytes(8, sys.byteorder)  # read back by cast("q")
             self.sources[run.source] = self.sources.get(run.source, 0) + 1
         if run.elapsed is not None:
             self.longest = max(self.longest or 0.0, run.elapsed)
