@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -401,3 +402,15 @@ def test_tsv_cells_hold_no_tab_or_line_end(lm, tmp_path):
     rows = lm("report", "--format", "tsv", str(log)).stdout.decode().split("\n")
     assert rows[1].split("\t")[0] == "a\\tb\\nc" and len(rows[1].split("\t")) == len(
         rows[0].split("\t")) and rows[2:] == [""]
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(lm_cmd, tmp_path):
+    log = tmp_path / "many.log"
+    log.write_bytes(b"".join(b"Date: Mon Feb 11 21:17:55 2013\nCmd:  step%d\nVmHWM:\t%8d kB\n\n"
+                             % (i, i) for i in range(1, 5001)))
+    p = subprocess.Popen([*lm_cmd, "report", str(log)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=logmemory_env())
+    assert p.stdout.read(100).startswith(b"step ")
+    p.stdout.close()  # as `| head -1` does
+    assert p.wait(timeout=60) == -signal.SIGPIPE
+    assert p.stderr.read() == b""
