@@ -349,7 +349,11 @@ SHELLS = frozenset(["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"])
 INTERPRETERS = {"python": {"-W", "-X"}, "perl": {"-I", "-M"}, "Rscript": set(), "ruby": {"-I", "-r"},
                 "node": {"-r", "--require"}, "julia": set(), "php": set(),
                 "java": {"-cp", "-classpath", "--class-path", "-p", "--module-path"}}
-PREFIXES = frozenset(["exec", "env", "nohup", "time", "nice", "command"])
+# Programs that run the rest of the line: their options that take a value, and how many words
+# they take before the command.
+PREFIXES = {"exec": ((), 0), "command": ((), 0), "nohup": ((), 0), "env": (("-u", "-C"), 0),
+            "nice": (("-n",), 0), "time": (("-f", "-o"), 0), "timeout": (("-s", "-k"), 1),
+            "stdbuf": ((), 0), "taskset": ((), 1), "ionice": (("-c", "-n"), 0)}
 _PYTHON = re.compile(r"(python|pypy)[0-9.]*$")
 _PERL = re.compile(r"perl[0-9.]*$")
 
@@ -359,8 +363,7 @@ def program(argv):
     else the basename of the first word."""
     words, name = argv, "?"
     for _depth in range(8):
-        while words and (words[0] in PREFIXES or "=" in words[0] and words[0][0] != "-"):
-            words = words[1:]
+        words = _skip_prefixes(words)
         if not words:
             return name
         name = os.path.basename(words[0].strip("'\""))
@@ -372,6 +375,23 @@ def program(argv):
         kind = "python" if _PYTHON.match(name) else "perl" if _PERL.match(name) else name
         return _script(kind, name, words[1:]) if kind in INTERPRETERS else name
     return name
+
+
+def _skip_prefixes(words):
+    """The words from the command on, past VAR=value words and env, nice, time and the like."""
+    while words:
+        if "=" in words[0] and words[0][0] != "-":
+            words = words[1:]
+            continue
+        spec = PREFIXES.get(os.path.basename(words[0]))
+        if spec is None:
+            return words
+        takes_value, positional = spec
+        words = words[1:]
+        while words and words[0][:1] == "-":
+            words = words[2:] if words[0] in takes_value else words[1:]
+        words = words[positional:]
+    return words
 
 
 def _shell(name, rest):

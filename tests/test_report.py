@@ -137,6 +137,8 @@ def test_grouping_by_label_else_program_through_shells_and_interpreters(lm, log,
     (["java", "-Xmx4g", "-jar", "/opt/picard.jar", "MarkDuplicates"], "picard.jar"),
     (["java", "-cp", "a.jar", "org.Main"], "org.Main"),
     (["sh", "-c", "env A=1 exec Rscript s.R"], "s.R"),
+    (["env", "-i", "A=1", "nice", "-n", "5", "timeout", "-s", "KILL", "60", "samtools"], "samtools"),
+    (["/usr/bin/time", "-f", "%M", "-o", "t.txt", "bwa", "mem"], "bwa"),
     (["bash", "-o", "pipefail", "-c", "bwa mem ref.fa | samtools view"], "bwa"),
     (["sh", "-c", "python3", "-c", "x"], "python3 -c"),  # the text record of sh -c "python3 -c x"
     (["bash", "run.sh", "x"], "run.sh"),
