@@ -50,6 +50,8 @@ JSON_KEYS = frozenset(["date", "cmd", "pid", "exit_code", "signal", "core_dumped
                        "unmeasured", "tree", "processes", "label", "host", "batch"])
 # In order of preference: the job's concurrent peak, its largest process, the command, wait4.
 SOURCES = ("TreePeak", "TreeMaxVmHWM", "VmHWM", "MaxRSS")
+# kB; a figure at or above it is no measurement (8 EiB), and would not pack into 8 bytes.
+FIGURE_LIMIT = 1 << 53
 # The batch variable that names the job, per scheduler (record.BATCH_VARIABLES has them all).
 JOB_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID")
 
@@ -86,6 +88,8 @@ def parse_text(lines):
             value = get(key)
             if value is not None:
                 figure = int(value.split(None, 1)[0])
+                if not 0 <= figure < FIGURE_LIMIT:
+                    raise ValueError(f"{key.decode()} {figure}")
                 break
         else:
             figure = source = None
@@ -124,6 +128,8 @@ def parse_paragraph(para):
     figure, source = ((int(peak), "TreePeak") if peak else (int(tree_max), "TreeMaxVmHWM")
                       if tree_max else (int(hwm), "VmHWM") if hwm else (int(maxrss), "MaxRSS")
                       if maxrss else (None, None))
+    if figure is not None and figure >= FIGURE_LIMIT:
+        return None
     return Run(cmd[1:], None if label is None else _str(label),
                None if host is None else _str(host),
                dict(w.split("=", 1) for w in _str(batch).split()) if batch else {},
@@ -181,6 +187,8 @@ def parse_json_line(line):
     figure, source = ((int(peak), "TreePeak") if peak != b"null" else (int(tree_max), "TreeMaxVmHWM")
                       if tree_max != b"null" else (int(hwm), "VmHWM") if hwm != b"null"
                       else (int(maxrss), "MaxRSS") if maxrss != b"null" else (None, None))
+    if figure is not None and figure >= FIGURE_LIMIT:
+        return None
     return Run(cmd, label, host, batch, figure, source, code != b"0",
                None if elapsed == b"null" else float(elapsed))
 
@@ -202,9 +210,16 @@ def parse_json(line):
         for name, value in zip(SOURCES, (tree.get("peak_kb"), tree.get("max_vmhwm_kb"),
                                          d["vmhwm_kb"], d["maxrss_kb"])):
             if value is not None:
-                figure, source = int(value), name
+                if type(value) is not int or not 0 <= value < FIGURE_LIMIT:
+                    raise ValueError(f"{name} {value!r}")
+                figure, source = value, name
                 break
-        return Run(d["cmd"], d.get("label"), d.get("host"), d.get("batch") or {}, figure, source,
+        cmd, label, host, batch = d["cmd"], d.get("label"), d.get("host"), d.get("batch") or {}
+        if not (isinstance(cmd, list) and all(isinstance(w, str) for w in cmd)
+                and isinstance(label, (str, type(None))) and isinstance(host, (str, type(None)))
+                and isinstance(batch, dict) and all(isinstance(v, str) for v in batch.values())):
+            raise ValueError("cmd, label, host or batch")
+        return Run(cmd, label, host, batch, figure, source,
                    d["exit_code"] != 0 or d["signal"] is not None,
                    None if d["elapsed_s"] is None else float(d["elapsed_s"]))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

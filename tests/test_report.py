@@ -420,3 +420,24 @@ def test_a_reader_that_goes_away_ends_it_quietly(lm_cmd, tmp_path):
     p.stdout.close()  # as `| head -1` does
     assert p.wait(timeout=60) == -signal.SIGPIPE
     assert p.stderr.read() == b""
+
+
+@pytest.mark.parametrize("change", [
+    {"vmhwm_kb": 1 << 70}, {"vmhwm_kb": -5}, {"vmhwm_kb": "12"}, {"cmd": "ls"}, {"cmd": [1]},
+    {"label": 3}, {"batch": {"SLURM_JOB_ID": 1}}, {"elapsed_s": "soon"},
+])
+def test_json_records_with_values_of_the_wrong_kind_are_skipped(tmp_path, change):
+    good = {"date": "2026-12-01T00:00:00+00:00", "cmd": ["ls"], "label": None, "host": "h",
+            "batch": {}, "pid": 1, "exit_code": 0, "signal": None, "core_dumped": False,
+            "vmpeak_kb": 9, "vmhwm_kb": 8, "maxrss_kb": 7, "elapsed_s": 1.0, "user_s": 0.1,
+            "sys_s": 0.1, "unmeasured": {}}
+    log = tmp_path / "m.log"
+    log.write_text(json.dumps(good) + "\n" + json.dumps({**good, **change}) + "\n")
+    _steps, runs, bad, places = report.summarize([str(log)])
+    assert (runs, bad, places[0].place[1]) == (1, 1, 2)
+
+
+def test_text_figure_too_large_is_skipped(tmp_path):
+    log = tmp_path / "m.log"
+    log.write_bytes(b"Date: Mon Feb 11 21:17:55 2013\nCmd:  x\nVmHWM:\t99999999999999999999 kB\n\n")
+    assert report.summarize([str(log)])[1:3] == (0, 1)
