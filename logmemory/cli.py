@@ -3,18 +3,24 @@
 import errno
 import os
 import sys
+import time
 
-from logmemory import _signals, exitcodes, logfile, spawn, tracer, writer
+from logmemory import _signals, exitcodes, logfile, record, spawn, tracer, writer
 from logmemory.errors import CannotRun, Interrupted, LogMemoryError
 
-USAGE = "Usage: logmemory -o LOGFILE [OPTION]... [--] COMMAND [ARG]..."
+USAGE = ("Usage: logmemory -o LOGFILE [OPTION]... [--] COMMAND [ARG]...\n"
+         "  or:  logmemory report [OPTION]... LOG...")
 
 HELP = f"""{USAGE}
 Run COMMAND and append the RAM high-water mark it reached to LOGFILE.
 
-  -o, --output=LOGFILE   append the record to LOGFILE (created if missing)
-      --format=FORMAT    text (default), legacy (the original tool's lines only)
-                         or json (one object per line)
+  -o, --output=LOGFILE   append the record to LOGFILE (created if missing); if
+                         LOGFILE is a directory, write it to a new file of its own
+                         there, named so that no two runs collide
+      --format=FORMAT    text (default), legacy (the original tool's lines only),
+                         json (one object per line) or snakemake (Snakemake's
+                         benchmark TSV, its header once in a new file)
+      --label=NAME       name the step this run belongs to, for `logmemory report`
       --record=FILE      also write the record as JSON to FILE, replacing it;
                          -o is optional then
       --no-trace         do not use ptrace (for setuid/setcap commands): MaxRSS
@@ -29,7 +35,8 @@ Run COMMAND and append the RAM high-water mark it reached to LOGFILE.
       --help             display this help and exit
       --version          output version information and exit
 
-Options end at the first word that is not an option, or at "--".
+Options end at the first word that is not an option, or at "--". `logmemory
+report --help` describes the report over the logs.
 
 The record: VmPeak and VmHWM are the lines of /proc/PID/status at the command's
 exit, verbatim; they belong to the last program the process ran (after exec).
@@ -47,7 +54,7 @@ and --no-trace avoids it.
 # Long option -> takes a value. getopt's own module pulls in gettext; start-up time matters here.
 LONG_OPTIONS = {"output": True, "format": True, "record": True, "no-trace": False,
                 "no-follow": False, "wait-all": False, "sample": True, "per-process": False,
-                "help": False, "version": False}
+                "help": False, "version": False, "label": True}
 
 
 class UsageError(Exception):
@@ -87,10 +94,12 @@ def parse(args):
     args = list(args)
     settings = {"output": None, "format": "text", "record": None, "no-trace": False,
                 "no-follow": False, "wait-all": False, "sample": None, "per-process": False,
-                "help": False, "version": False}
+                "help": False, "version": False, "label": None}
     for name, value in _options(args):
         if name == "format" and value not in writer.FORMATS:
-            raise UsageError(f"Aborting: unknown format '{value}' (text, legacy or json)")
+            raise UsageError(f"Aborting: unknown format '{value}' (text, legacy, json or snakemake)")
+        if name == "label" and (not value or not value.isprintable()):
+            raise UsageError("Aborting: --label takes a name of printable characters")
         if name == "sample":
             if not value.isdigit() or int(value) == 0:
                 raise UsageError(f"Aborting: --sample takes milliseconds (a whole number > 0), "
@@ -145,6 +154,24 @@ def _open(path, flags, what):
         raise LogMemoryError(f"cannot open {what} '{path}': {exc.strerror}") from None
 
 
+def _open_log(path, fmt):
+    """The log's descriptor and path; in a directory, a new file that no other run can pick."""
+    if not os.path.isdir(path):
+        return _open(path, os.O_APPEND, "log file"), path
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    suffix = {"json": ".json", "snakemake": ".tsv"}.get(fmt, ".log")
+    while True:  # O_EXCL: a name some other run took (in all likelihood never) is drawn again
+        name = os.path.join(path, f"{stamp}-{os.uname().nodename}-{os.getpid()}-"
+                                  f"{os.urandom(4).hex()}{suffix}")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise LogMemoryError(f"cannot create a log file in '{path}': {exc.strerror}") from None
+
+
 def _write(fd, path, data, append=True):
     """Write the record whole or not at all; if it cannot go there, it goes to stderr instead."""
     try:
@@ -174,17 +201,29 @@ def _bootloader_pid():
     return None
 
 
+def _usage_error(message, help_command):
+    _say(message)
+    _to_stderr(f"Try '{help_command}' for more information.\n".encode())
+    os._exit(exitcodes.FAILURE)
+
+
 def main(args=None):
     """Entry point; the only place that exits."""
     # First: from here on a signal for logmemory waits for us, whatever moment it comes.
     _signals.hold()
     args = sys.argv[1:] if args is None else args
+    if args[:1] == ["report"]:
+        # A filter like any other: signals act on it as the caller left them.
+        _signals.sigprocmask(_signals.SIG_SETMASK, _signals.caller_mask)
+        from logmemory import report  # only here: a measured command never pays for it
+        try:
+            sys.exit(report.main(args[1:], _say))
+        except report.UsageError as exc:
+            _usage_error(str(exc), "logmemory report --help")
     try:
         settings = parse(args)
     except UsageError as exc:
-        _say(str(exc))
-        _to_stderr(b"Try 'logmemory --help' for more information.\n")
-        os._exit(exitcodes.FAILURE)
+        _usage_error(str(exc), "logmemory --help")
     if settings["help"]:
         _print(HELP)
     if settings["version"]:
@@ -193,7 +232,8 @@ def main(args=None):
     log_fd = record_fd = None
     try:
         # Either may be descriptor 0 when we were started with stdin closed.
-        log_fd = _open(settings["output"], os.O_APPEND, "log file") if settings["output"] else None
+        log_fd, log_path = _open_log(settings["output"], settings["format"]) \
+            if settings["output"] else (None, None)
         record_fd = _open(settings["record"], 0, "record file") if settings["record"] else None
         path = spawn.resolve(argv[0])
         if not settings["no-trace"] and spawn.loses_privileges(path):
@@ -220,9 +260,13 @@ def main(args=None):
         os._exit(exitcodes.FAILURE)
     for warning in run.warnings:
         _say(f"warning: {warning}")
+    run = run._replace(label=settings["label"], host=os.uname().nodename,
+                       batch=record.batch_ids(os.environ))
     if log_fd is not None:
-        _write(log_fd, settings["output"],
-               writer.render(run, settings["format"], settings["per-process"]))
+        data = writer.render(run, settings["format"], settings["per-process"])
+        if settings["format"] == "snakemake" and os.fstat(log_fd).st_size == 0:
+            data = writer.SNAKEMAKE_HEADER + data
+        _write(log_fd, log_path, data)
     if record_fd is not None:
         _write(record_fd, settings["record"], writer.render(run, "json"), append=False)
     # os._exit: nothing is left to clean up, and interpreter shutdown costs milliseconds per job.

@@ -24,7 +24,26 @@ _FIELDS = [
     "warnings",         # said once on stderr; not part of the record
     "tree",             # Tree: the job as a whole
     "processes",        # ProcessRecord for every process followed, in order of creation
+    "label",            # the step's name, from --label
+    "host",             # the node's name (uname)
+    "batch",            # batch variable -> value, for those of BATCH_VARIABLES that were set
 ]
+
+# The job and step ids that batch systems set, as their manuals name them (Slurm; PBS Pro and
+# Torque; Grid Engine; LSF). Grid Engine's JOB_ID is too generic a name to trust on its own: it
+# counts only beside SGE_ROOT, which Grid Engine sets for every job.
+BATCH_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
+                   "PBS_JOBID", "PBS_ARRAY_INDEX", "PBS_ARRAYID", "JOB_ID", "SGE_TASK_ID",
+                   "LSB_JOBID", "LSB_JOBINDEX")
+
+
+def batch_ids(environ):
+    """The batch system's ids for this run, from an environment mapping."""
+    ids = {k: environ[k] for k in BATCH_VARIABLES if environ.get(k)}
+    if "SGE_ROOT" not in environ:
+        ids.pop("JOB_ID", None)
+    return ids
+
 
 # The whole job: counts, the largest single process, the concurrent peak with its source (and
 # for "sampled", every how many ms), and what the OOM killer did.
@@ -67,7 +86,7 @@ def _exit(status):
 
 
 
-class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))):
+class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, (), None, None, {}))):
     """What logmemory measured about one command; None means not measured (see unmeasured)."""
 
     __slots__ = ()
@@ -80,11 +99,23 @@ class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, ()))
     def core_dumped(self):
         return os.WIFSIGNALED(self.wait_status) and os.WCOREDUMP(self.wait_status)
 
+    def need(self):
+        """(kB, source) of the figure a memory request is based on, best first; (None, None)."""
+        tree = self.tree or Tree()
+        for kb, source in ((tree.peak_kb, "TreePeak"), (tree.max_vmhwm_kb, "TreeMaxVmHWM"),
+                           (self.vmhwm_kb, "VmHWM"), (self.maxrss_kb, "MaxRSS")):
+            if kb is not None:
+                return kb, source
+        return None, None
+
     def to_dict(self):
         """The JSON form: every key always present, null where not measured."""
         d = {
             "date": iso8601(self.ended),
             "cmd": _strings(self.argv),
+            "label": self.label,
+            "host": self.host,
+            "batch": dict(self.batch),
             "pid": self.pid,
             **_exit(self.wait_status),
             "core_dumped": self.core_dumped,

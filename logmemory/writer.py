@@ -1,11 +1,15 @@
-"""Render a Run as a log record (text, legacy or JSON) and append it in one write."""
+"""Render a Run as a log record (text, legacy, JSON or a Snakemake benchmark row) and append it
+in one write."""
 
 import os
 import time
 
 from logmemory.record import ProcessRecord, Run, Tree, signal_name
 
-FORMATS = ("text", "legacy", "json")
+FORMATS = ("text", "legacy", "json", "snakemake")
+# Snakemake's benchmark TSV (snakemake/benchmark.py, BenchmarkRecord.get_header), written once at
+# the top of a new file.
+SNAKEMAKE_HEADER = b"s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
 
 def _legacy_lines(run: Run):
@@ -77,6 +81,13 @@ def _text_lines(run: Run, per_process):
             yield f"{key}:\t{value:.3f} s\n".encode()
     if run.tree is not None:
         yield from _tree_lines(run.tree)
+    if run.label is not None:
+        yield b"Label:\t" + run.label.encode("utf-8", "surrogateescape") + b"\n"
+    if run.host is not None:
+        yield b"Host:\t" + run.host.encode("utf-8", "surrogateescape") + b"\n"
+    if run.batch:
+        yield ("Batch:\t" + " ".join(f"{k}={v}" for k, v in run.batch.items()) + "\n").encode(
+            "utf-8", "surrogateescape")
     if per_process:
         yield from map(_process_line, run.processes)
     unmeasured = {**run.unmeasured, **(run.tree.unmeasured if run.tree else {})}
@@ -84,8 +95,29 @@ def _text_lines(run: Run, per_process):
         yield f"Unmeasured:\t{name}: {reason}\n".encode()
 
 
+def _snakemake_row(run: Run):
+    """Snakemake's columns in its units: seconds; MiB with 2 decimals; CPU % and seconds. NA for
+    what logmemory does not measure (USS, PSS, I/O) and VmPeak of a job of several processes."""
+    def mib(kb):
+        return "NA" if kb is None else f"{kb / 1024:.2f}"
+    seconds = run.elapsed_s
+    days, rest = divmod(int(seconds), 86400)
+    hms = "%d:%02d:%02d" % (rest // 3600, rest // 60 % 60, rest % 60)
+    if days:
+        hms = f"{days} day{'s' if days != 1 else ''}, {hms}"
+    single = run.tree is not None and run.tree.processes == 1
+    cpu = None if run.user_s is None or run.sys_s is None else run.user_s + run.sys_s
+    row = [f"{seconds:.4f}", hms, mib(run.need()[0]), mib(run.vmpeak_kb if single else None),
+           "NA", "NA", "NA", "NA",
+           "NA" if cpu is None or not seconds else f"{100 * cpu / seconds:.2f}",
+           "NA" if cpu is None else f"{cpu:.2f}"]
+    return ("\t".join(row) + "\n").encode()
+
+
 def render(run: Run, fmt: str, per_process=False) -> bytes:
     """One complete record as bytes, ready for a single write()."""
+    if fmt == "snakemake":
+        return _snakemake_row(run)
     if fmt == "json":
         import json  # only here: its import is a measurable part of start-up
         return json.dumps(run.to_dict(), separators=(", ", ": ")).encode() + b"\n"

@@ -69,7 +69,7 @@ def test_command_not_executable_is_126(lm, log, tmp_path):
     (["--bogus", "CMD"], "Aborting: unrecognized option '--bogus'"),
     (["CMD"], "Error: log filename can't be empty"),
     (["-o", "", "CMD"], "Error: log filename can't be empty"),
-    (["--format", "xml", "-o", "x.log", "CMD"], "Aborting: unknown format 'xml' (text, legacy or json)"),
+    (["--format", "xml", "-o", "x.log", "CMD"], "Aborting: unknown format 'xml' (text, legacy, json or snakemake)"),
 ])
 def test_usage_errors_exit_125_without_running(lm, tmp_path, args, message):
     marker = tmp_path / "ran"

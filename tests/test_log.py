@@ -1,6 +1,7 @@
 """The log: the legacy format byte for byte against the original tool, atomic appends, fallbacks."""
 
 import json
+import os
 import re
 import subprocess
 
@@ -8,7 +9,8 @@ import subprocess
 from conftest import json_records, logmemory_env
 
 RECORD_LINE = re.compile(
-    rb"^(Date|Cmd|VmPeak|VmHWM|MaxRSS|Exit|Elapsed|User|System|Processes|TreeMaxVmHWM|TreePeak):")
+    rb"^(Date|Cmd|VmPeak|VmHWM|MaxRSS|Exit|Elapsed|User|System|Processes|TreeMaxVmHWM|TreePeak"
+    rb"|Host):")
 
 
 def masked(data):
@@ -37,7 +39,7 @@ def test_default_format_extends_the_legacy_lines(lm, log, memhog):
     assert lines[9] == b"Processes:\t1 (threads: 1)"
     assert re.fullmatch(rb"TreeMaxVmHWM:\t {0,7}\d+ kB \(pid \d+: .*memhog -m 10 -e 3\)", lines[10])
     assert re.fullmatch(rb"TreePeak:\t {0,7}\d+ kB \(cgroup[12]\)", lines[11])
-    assert lines[12:] == [b"", b""]
+    assert lines[12:] == [b"Host:\t" + os.uname().nodename.encode(), b"", b""]
 
 
 def test_log_is_appended_never_truncated(lm, log):
