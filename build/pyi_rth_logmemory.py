@@ -53,6 +53,16 @@ def _no_core_from_bootloader():
         pass  # not ours to change (another user, a hardened /proc): keep the caller's limit
 
 
+def _hold_signals(environ=os.environ):
+    """The bootloader has held every signal since its first instruction (build/bootloader:
+    pyi_user_cache_hold_signals) and says what the caller's mask was; the command gets that."""
+    from logmemory import _signals
+
+    caller = environ.get("_PYI_LOGMEMORY_SIGMASK")
+    _signals.hold(int(caller, 16) if caller else None)
+
+
+_hold_signals()
 _restore_environ()
 _no_core_from_bootloader()
-del _restore_environ, _no_core_from_bootloader
+del _hold_signals, _restore_environ, _no_core_from_bootloader

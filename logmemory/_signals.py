@@ -122,10 +122,12 @@ def hold(earlier=None):
     """Block HELD in this thread (threads started later inherit it); the first call keeps the
     caller's mask, which the command gets back before exec.
 
-    earlier: the caller's mask as signal.pthread_sigmask() returned it, if that blocked
-    signals before (it knows no 32 and 33: those come from this call)."""
+    earlier: the caller's mask, where signals were blocked before: as a mask from the
+    bootloader, or as signal.pthread_sigmask() returned it (a set without 32 and 33, whose
+    bits come from this call)."""
     global caller_mask
     old = sigprocmask(SIG_BLOCK, HELD)
     if caller_mask is None:
         reserved = mask_of({32, 33})
-        caller_mask = old if earlier is None else mask_of(earlier) & ~reserved | old & reserved
+        caller_mask = old if earlier is None else earlier if isinstance(earlier, int) \
+            else mask_of(earlier) & ~reserved | old & reserved

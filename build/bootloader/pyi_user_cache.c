@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -304,4 +305,34 @@ pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx)
     snprintf(pyi_ctx->application_home_dir, PYI_PATH_MAX, "%s", cache_dir);
     _preload_libraries(pyi_ctx);
     return 0;
+}
+
+
+/* Signals whose default action is to ignore or stop, and the two that
+ * cannot be blocked: 9 KILL, 17 CHLD, 18 CONT (held all the same: the
+ * command must see it), 19 STOP, 20 TSTP, 21 TTIN, 22 TTOU, 23 URG, 28 WINCH. */
+#define PYI_LM_BIT(n) (1ULL << ((n) - 1))
+#define PYI_LM_NOT_HELD (PYI_LM_BIT(9) | PYI_LM_BIT(17) | PYI_LM_BIT(19) | PYI_LM_BIT(20) | \
+                         PYI_LM_BIT(21) | PYI_LM_BIT(22) | PYI_LM_BIT(23) | PYI_LM_BIT(28))
+
+static unsigned long long pyi_lm_caller_mask;
+
+void
+pyi_user_cache_hold_signals(void)
+{
+    unsigned long long held = ~PYI_LM_NOT_HELD;
+    char value[32];
+
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &held, &pyi_lm_caller_mask, 8) != 0) {
+        return;
+    }
+    /* The stock onefile child runs this again: the parent's value is the caller's. */
+    snprintf(value, sizeof(value), "%llx", pyi_lm_caller_mask);
+    setenv("_PYI_LOGMEMORY_SIGMASK", value, 0);
+}
+
+void
+pyi_user_cache_release_signals(void)
+{
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &pyi_lm_caller_mask, NULL, 8);
 }

@@ -12,4 +12,16 @@
  * had: the caller then unpacks to a temporary directory as usual. */
 int pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx);
 
+/* Block every signal whose default action ends a process (all 64:
+ * glibc's own 32 and 33 too, through the system call), first thing, and
+ * hand the caller's mask to logmemory in _PYI_LOGMEMORY_SIGMASK (hex):
+ * a signal that comes while the bootloader and Python start waits for
+ * logmemory, which passes it on or, before the command started, ends by
+ * it saying so. */
+void pyi_user_cache_hold_signals(void);
+
+/* Give this process the caller's mask back (the stock onefile parent,
+ * which relays signals to its child). */
+void pyi_user_cache_release_signals(void);
+
 #endif /* PYI_USER_CACHE_H */
