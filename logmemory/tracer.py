@@ -92,6 +92,7 @@ class Tracer:
         self.tasks = {}              # live traced tid -> its Proc
         self.procs = []              # every process seen, in order of creation
         self.expected = {}           # new task -> how to start it at its first stop, still to come
+        self.claimed = set()         # new tasks started before their creation event came
         self.result = None           # (wait status, rusage) of the command
         self.done = False
         self.exit_stop_seen = False
@@ -232,7 +233,9 @@ class Tracer:
 
     def _on_created(self, parent, new):
         """A traced task forked, vforked or cloned: decide now how its child starts."""
-        if new not in self.tasks:  # else its first stop came first, and it was claimed then
+        if new in self.claimed:  # its first stop came first; it may even have ended since
+            self.claimed.discard(new)
+        elif new not in self.tasks:
             self.expected[new] = self._adopt(new, parent, self.tasks.get(parent), thread=None)
         if parent == self.child.pid and self.top is not None and self.top.pid == new:
             return stops.Detach(0)  # the launcher has started the command: it is done
@@ -253,6 +256,7 @@ class Tracer:
             action = self._adopt(tid, tgid, self.tasks.get(tgid), thread=True)
         else:
             action = self._adopt(tid, ppid, self.tasks.get(ppid), thread=False)
+        self.claimed.add(tid)
         return self._start(tid, action)
 
     def _adopt(self, new, parent_tid, parent, thread):

@@ -91,3 +91,14 @@ def test_a_bug_of_ours_still_restarts_the_stop(scripted, monkeypatch):
                            {101: (101, 100)})
     assert restarts[1] == (101, stops.Cont(0))
     assert t.broken == "internal error (RuntimeError: boom)" and t.result[0] == 7 << 8
+
+
+def test_a_thread_that_ended_before_its_clone_event_stays_a_thread(scripted, monkeypatch):
+    """Claimed at its first stop, gone by the time its clone event is read: not a process."""
+    monkeypatch.setattr(_ptrace, "geteventmsg", lambda tid: 102)
+    t, restarts = scripted(
+        [(101, NEW_TASK), (102, NEW_TASK), (102, EXIT_STOP), (102, 0),
+         (101, stopped(_ptrace.PTRACE_EVENT_CLONE)), (101, 0)],
+        {101: (101, 100), 102: (101, 100)})
+    assert [p.pid for p in t.procs] == [101] and t.procs[0].thread_count == 2
+    assert t.expected == {} and t.claimed == set()
