@@ -317,6 +317,8 @@ sub _read_record {
         $data = eval { $json->decode($fixed) };
     }
     return (undef, _oneline($@ || 'not a JSON object')) unless ref $data eq 'HASH';
+    # {"cmd": [...], "not_run": "why"}: logmemory did not start the command.
+    return (undef, undef) if exists $data->{not_run};
     # Command lines come back as byte strings, as Perl passed them.
     my @commands = ([$data, 'cmd']);
     push @commands, [$data->{tree}, 'max_vmhwm_cmd'] if ref $data->{tree} eq 'HASH';
@@ -671,8 +673,8 @@ report, as under C<CORE::system>; the record, in C<< $result->as_hash->{record} 
 how the command itself ended.
 
 logmemory's own exit values 125, 126 and 127 mean that it did not run the command. The module
-tells them from the command's own 125/126/127 by the record file, which logmemory writes only
-after running the command:
+tells them from the command's own 125/126/127 by the record file, which holds a measurement
+only after logmemory ran the command (otherwise it is empty, or says C<not_run> and why):
 
 =over 4
 
