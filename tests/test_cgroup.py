@@ -52,8 +52,10 @@ def fake_v2(tmp_path, monkeypatch):
     return own, mountinfo, b"0::/user.slice/job.scope\n"
 
 
-def our_cgroup(own, controllers, enabled="", procs=""):
-    """Fill our fake cgroup's interface files."""
+def our_cgroup(own, controllers, enabled="", procs="", root=False):
+    """Fill our fake cgroup's interface files (a hierarchy's root has no cgroup.type)."""
+    if not root:
+        (own / "cgroup.type").write_text("domain\n")
     (own / "cgroup.controllers").write_text(controllers + "\n")
     (own / "cgroup.subtree_control").write_text(enabled)
     (own / "cgroup.procs").write_text(procs)
@@ -111,7 +113,29 @@ def test_v2_shared_cgroup_gives_the_reason(fake_v2):
     with pytest.raises(cgroup.Unavailable, match=r"also holds other processes \(1\).*systemd-run"):
         cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
     assert sorted(p.name for p in own.iterdir()) == [
-        "cgroup.controllers", "cgroup.procs", "cgroup.subtree_control"]
+        "cgroup.controllers", "cgroup.procs", "cgroup.subtree_control", "cgroup.type"]
+
+
+def test_v2_root_enables_memory_in_place_and_restores_it(fake_v2):
+    """The hierarchy's root may give its children memory while it holds processes."""
+    own, mountinfo, proc_cgroup = fake_v2
+    our_cgroup(own, "cpu memory", procs="7\n42\n", root=True)
+    cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
+    assert cg.home is None and cg.enabled_in_root
+    assert (own / "cgroup.subtree_control").read_text() == "+memory"
+    assert (own / "cgroup.procs").read_text() == "7\n42\n"   # nothing moved
+    cg.remove()
+    assert (own / "cgroup.subtree_control").read_text() == "-memory"
+    assert not (own / "logmemory-42").exists()
+
+
+def test_v2_root_leaves_memory_enabled_while_another_job_has_a_cgroup(fake_v2):
+    own, mountinfo, proc_cgroup = fake_v2
+    our_cgroup(own, "memory", root=True)
+    cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
+    os.mkdir(own / "logmemory-43")
+    cg.remove()
+    assert (own / "cgroup.subtree_control").read_text() == "+memory"
 
 
 def test_no_memory_hierarchy_at_all():
