@@ -508,7 +508,8 @@ class Tracer:
 
 
 def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
-          clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True) -> Run:
+          clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True,
+          use_cgroup=True) -> Run:
     """Run argv (path already resolved) to completion and measure it; never alters its outcome.
 
     relay_pid: a process that forwards the signals it gets to us (the one-file bootloader).
@@ -520,7 +521,8 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         spawn.become_subreaper()
     try:
         ours = [os.getpid()] + ([relay_pid] if relay_pid else [])
-        job_cgroup, no_cgroup = cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None
+        job_cgroup, no_cgroup = (cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None) \
+            if use_cgroup else (None, "no cgroup made, as asked (--no-cgroup)")
     except (cgroup.Unavailable, OSError) as exc:
         job_cgroup, no_cgroup = None, str(exc)
     try:
