@@ -6,6 +6,8 @@ import re
 import time
 from collections import namedtuple
 
+from logmemory import systemd
+
 # One cgroup hierarchy mounted here: where, which version, which controllers.
 Mount = namedtuple("Mount", "mountpoint root version controllers")
 
@@ -115,12 +117,17 @@ NOT_OURS = [(re.compile(r"/job_\d+/step_"), "a Slurm job step"),
             (re.compile(r"/(docker|libpod|cri-containerd|crio)-|/kubepods"), "a container's cgroup")]
 
 
+def _foreign(path):
+    """What owns our cgroup, where it is neither systemd nor us; None otherwise."""
+    return next((what for pattern, what in NOT_OURS if pattern.search(path)), None)
+
+
 def _remedy(own):
     """What was found in our cgroup's place, and what would give the job its peak."""
-    for pattern, what in NOT_OURS:
-        if pattern.search(own):
-            return (f"it is {what}, not ours to rearrange (--sample MS gives a sampled peak; "
-                    "logmemory started alone in a cgroup of its own there gives the exact one)")
+    what = _foreign(own)
+    if what:
+        return (f"it is {what}, not ours to rearrange (--sample MS gives a sampled peak; "
+                "logmemory started alone in a cgroup of its own there gives the exact one)")
     return ("run logmemory alone in a delegated cgroup (systemd-run --user --scope -p "
             "Delegate=yes logmemory ...), or use --sample MS")
 
@@ -217,17 +224,23 @@ class JobCgroup:
         raise OSError(errno.EBUSY, f"cannot remove {path}")
 
 
-def create(name, mountinfo=None, proc_cgroup=None, ours=()) -> JobCgroup:
+def _own_cgroup():
+    with open("/proc/self/cgroup", "rb") as f:
+        return f.read()
+
+
+def create(name, mountinfo=None, proc_cgroup=None, ours=(), ask_systemd=True) -> JobCgroup:
     """Make cgroup name below our own, in the first hierarchy that can give a peak; else Unavailable.
 
-    ours: the pids of logmemory itself, which may be moved to a leaf of our cgroup (v2)."""
+    ours: the pids of logmemory itself, which may be moved to a leaf of our cgroup (v2), or into
+    a delegated scope that systemd makes where our cgroup is one of its units."""
     if mountinfo is None:
         with open("/proc/self/mountinfo", "rb") as f:
             mountinfo = f.read()
     if proc_cgroup is None:
-        with open("/proc/self/cgroup", "rb") as f:
-            proc_cgroup = f.read()
+        proc_cgroup = _own_cgroup()
     reasons = []
+    crowded = False  # v2 offers memory, but our cgroup cannot give it to its children
     for version, own, why, need in _candidates(mountinfo, proc_cgroup):
         if own is None:
             reasons.append(why)
@@ -246,6 +259,7 @@ def create(name, mountinfo=None, proc_cgroup=None, ours=()) -> JobCgroup:
             os.mkdir(cg.path)
         except Unavailable as exc:
             reasons.append(str(exc))
+            crowded = crowded or need == LEAF
             continue
         except OSError as exc:
             reasons.append(f"{version}: cannot create {cg.path}: {exc.strerror}")
@@ -256,4 +270,16 @@ def create(name, mountinfo=None, proc_cgroup=None, ours=()) -> JobCgroup:
         os.rmdir(cg.path)
         cg.restore()
         reasons.append(f"{version}: no {PEAK_FILES[version]} (cgroup v2 has it from Linux 5.19)")
+    v2_path = parse_proc_cgroup(proc_cgroup).get("")
+    if crowded and ask_systemd and systemd.manages(v2_path) and not _foreign(v2_path):
+        try:
+            systemd.scope(name, ours, v2_path, lambda: parse_proc_cgroup(_own_cgroup())[""],
+                          user=os.geteuid() != 0)
+        except (systemd.Refused, OSError) as exc:
+            reasons.append(str(exc))
+        else:
+            try:
+                return create(name, mountinfo, None, ours, ask_systemd=False)
+            except Unavailable as exc:
+                raise Unavailable(f"in the delegated scope systemd made: {exc}") from exc
     raise Unavailable("; ".join(reasons) or "no memory cgroup controller is mounted")

@@ -266,3 +266,37 @@ print(mine, cg.controller in offered, pid)
         assert sorted(p.name for p in play.iterdir() if p.is_dir()) == []
     finally:
         os.kill(int(leftover), 9)
+
+
+@pytest.mark.parametrize("path, managed", [
+    ("/user.slice/user-1000.slice/session-3.scope", True),
+    ("/system.slice/cron.service", True),
+    ("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope", True),
+    ("/machine.slice/machine-vm1.scope", True),
+    ("/slurm/uid_0/job_1/step_0", False),
+    ("/process_api/x", False),
+    ("/", False)])
+def test_which_cgroups_systemd_manages(path, managed):
+    from logmemory import systemd
+    assert bool(systemd.MANAGED.search(path)) == managed
+
+
+@pytest.mark.parametrize("path, slice_", [("/system.slice/cron.service", "system.slice"),
+                                          ("/user.slice/user-0.slice/session-3.scope", "user-0.slice"),
+                                          ("/x.scope", "-.slice")])
+def test_a_units_slice(path, slice_):
+    from logmemory import systemd
+    assert systemd._slice(path) == slice_
+
+
+def test_v2_container_scope_is_not_taken_out_even_where_systemd_runs(fake_v2, monkeypatch):
+    """docker-*.scope is systemd's, but what runs inside is the container runtime's."""
+    from logmemory import systemd
+    own, mountinfo, _ = fake_v2
+    own = own.parent / "docker-1.scope"
+    own.mkdir()
+    our_cgroup(own, "memory", procs="7\n42\n")
+    monkeypatch.setattr(systemd, "manages", lambda path: True)
+    monkeypatch.setattr(systemd, "scope", lambda *a, **kw: pytest.fail("systemd was asked"))
+    with pytest.raises(cgroup.Unavailable, match="a container's cgroup, not ours"):
+        cgroup.create("logmemory-42", mountinfo, b"0::/user.slice/docker-1.scope\n", ours=[42])
