@@ -146,7 +146,8 @@ def make_room(own, leaf, ours, controller="memory"):
     try:
         os.mkdir(leaf)
     except OSError as exc:
-        raise Unavailable(f"cgroup v2: cannot create {leaf}: {exc.strerror}") from exc
+        raise Unavailable(f"cgroup v2: cannot create {leaf}: {exc.strerror}; "
+                          f"{_remedy(own)}") from exc
     try:
         _move(sorted(mine), leaf)
         _control(own, f"+{controller}")
