@@ -70,9 +70,9 @@ def logmemory(uid):
     return ["/usr/bin/python3", *cmd[1:]] if uid and len(cmd) > 1 else cmd
 
 
-def start(world, argv, cgroup=CG, uid=0, options=()):
+def start(world, argv, cgroup=CG, uid=0):
     log = world / "m.log"
-    return subprocess.Popen([*logmemory(uid), "--format", "json", "-o", str(log), *options, *argv],
+    return subprocess.Popen([*logmemory(uid), "--format", "json", "-o", str(log), *argv],
                             env=logmemory_env(), cwd=ROOT, stderr=subprocess.PIPE,
                             preexec_fn=as_user(cgroup, uid)), log
 
