@@ -113,13 +113,13 @@ def _move(pids, cgroup_dir):
 
 
 # Cgroups whose owner is not systemd and not us: moving the job out would escape their limits.
-NOT_OURS = [(re.compile(r"/job_\d+/step_"), "a Slurm job step"),
-            (re.compile(r"/(docker|libpod|cri-containerd|crio)-|/kubepods"), "a container's cgroup")]
+NOT_OURS = [(r"/job_\d+/step_", "a Slurm job step"),
+            (r"/(docker|libpod|cri-containerd|crio)-|/kubepods", "a container's cgroup")]
 
 
 def _foreign(path):
     """What owns our cgroup, where it is neither systemd nor us; None otherwise."""
-    return next((what for pattern, what in NOT_OURS if pattern.search(path)), None)
+    return next((what for pattern, what in NOT_OURS if re.search(pattern, path)), None)
 
 
 def _remedy(own):

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -278,7 +279,7 @@ print(mine, cg.controller in offered, pid)
     ("/", False)])
 def test_which_cgroups_systemd_manages(path, managed):
     from logmemory import systemd
-    assert bool(systemd.MANAGED.search(path)) == managed
+    assert bool(re.search(systemd.MANAGED, path)) == managed
 
 
 @pytest.mark.parametrize("path, slice_", [("/system.slice/cron.service", "system.slice"),
@@ -300,3 +301,8 @@ def test_v2_container_scope_is_not_taken_out_even_where_systemd_runs(fake_v2, mo
     monkeypatch.setattr(systemd, "scope", lambda *a, **kw: pytest.fail("systemd was asked"))
     with pytest.raises(cgroup.Unavailable, match="a container's cgroup, not ours"):
         cgroup.create("logmemory-42", mountinfo, b"0::/user.slice/docker-1.scope\n", ours=[42])
+
+
+def test_systemd_call_gives_status_and_stderr():
+    from logmemory import systemd
+    assert systemd._call(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, b"err\n")
