@@ -2,10 +2,11 @@
 
 import errno
 import os
+import re
 import time
 from collections import namedtuple
 
-from logmemory import procfs
+from logmemory import procfs, systemd
 from logmemory.record import Oom
 
 # One cgroup hierarchy mounted here: where, which version, which controllers.
@@ -13,6 +14,11 @@ Mount = namedtuple("Mount", "mountpoint root version controllers")
 
 # Peak files by version: v2 memory.peak (kernel 5.19+), v1 memory.max_usage_in_bytes.
 PEAK_FILES = {"cgroup2": "memory.peak", "cgroup1": "memory.max_usage_in_bytes"}
+
+
+# What a v2 cgroup needs before its children get memory: enabling it in place (the root) or
+# moving logmemory to a leaf first (make_room).
+ROOT, LEAF = "root", "leaf"
 
 
 class Unavailable(Exception):
@@ -57,8 +63,9 @@ def _words(path):
 
 
 def _candidates(mountinfo: bytes, proc_cgroup: bytes):
-    """(version, directory of our own cgroup, why not, whether v2 needs make_room) for each
-    memory-capable hierarchy, v2 first."""
+    """(version, directory of our own cgroup, why not, what v2 needs first) for each
+    memory-capable hierarchy, v2 first. The need: None, ROOT (enable memory in place) or LEAF
+    (make_room)."""
     paths = parse_proc_cgroup(proc_cgroup)
     mounts = parse_mountinfo(mountinfo)
     found = []
@@ -71,18 +78,23 @@ def _candidates(mountinfo: bytes, proc_cgroup: bytes):
                 enabled = _words(os.path.join(own, "cgroup.subtree_control"))
                 available = _words(os.path.join(own, "cgroup.controllers"))
             except OSError as exc:
-                found.append(("cgroup2", None, f"cgroup v2: {exc.strerror}", False))
+                found.append(("cgroup2", None, f"cgroup v2: {exc.strerror}", None))
                 continue
-            if "memory" in enabled or "memory" in available:
-                found.append(("cgroup2", own, None, "memory" not in enabled))
+            if "memory" in enabled:
+                found.append(("cgroup2", own, None, None))
+            elif "memory" in available:
+                # Only the hierarchy's root lacks cgroup.type (a cgroup namespace's root has
+                # it), and only that root may give children a controller while it holds processes.
+                is_root = not os.path.exists(os.path.join(own, "cgroup.type"))
+                found.append(("cgroup2", own, None, ROOT if is_root else LEAF))
             else:
                 found.append(("cgroup2", None, f"cgroup v2: no memory controller for "
-                                               f"{paths['']} (cgroup.controllers)", False))
+                                               f"{paths['']} (cgroup.controllers)", None))
     for m in mounts:
         if m.version == "cgroup1" and "memory" in m.controllers and "memory" in paths:
             own = _own_dir(m, paths["memory"])
             if own is not None:
-                found.append(("cgroup1", own, None, False))
+                found.append(("cgroup1", own, None, None))
     return found
 
 
@@ -101,6 +113,26 @@ def _move(pids, cgroup_dir):
             pass
 
 
+# Cgroups whose owner is not systemd and not us: moving the job out would escape their limits.
+NOT_OURS = [(r"/job_\d+/step_", "a Slurm job step"),
+            (r"/(docker|libpod|cri-containerd|crio)-|/kubepods", "a container's cgroup")]
+
+
+def _foreign(path):
+    """What owns our cgroup, where it is neither systemd nor us; None otherwise."""
+    return next((what for pattern, what in NOT_OURS if re.search(pattern, path)), None)
+
+
+def _remedy(own):
+    """What was found in our cgroup's place, and what would give the job its peak."""
+    what = _foreign(own)
+    if what:
+        return (f"it is {what}, not ours to rearrange (--sample MS gives a sampled peak; "
+                "logmemory started alone in a cgroup of its own there gives the exact one)")
+    return ("run logmemory alone in a delegated cgroup (systemd-run --user --scope -p "
+            "Delegate=yes logmemory ...), or use --sample MS")
+
+
 def make_room(own, leaf, ours, controller="memory"):
     """cgroup v2 gives its children a controller only while a cgroup holds no process (the root
     aside). Where our cgroup holds only ours (logmemory, its bootloader), move them into a leaf
@@ -111,12 +143,12 @@ def make_room(own, leaf, ours, controller="memory"):
     if others:
         raise Unavailable(f"cgroup v2: {own} also holds other processes ({len(others)}), and "
                           f"only a cgroup without processes can give its children the {controller} "
-                          "controller (run logmemory alone in a delegated cgroup: systemd-run "
-                          "--user --scope -p Delegate=yes logmemory ...)")
+                          f"controller; {_remedy(own)}")
     try:
         os.mkdir(leaf)
     except OSError as exc:
-        raise Unavailable(f"cgroup v2: cannot create {leaf}: {exc.strerror}") from exc
+        raise Unavailable(f"cgroup v2: cannot create {leaf}: {exc.strerror}; "
+                          f"{_remedy(own)}") from exc
     try:
         _move(sorted(mine), leaf)
         _control(own, f"+{controller}")
@@ -144,6 +176,7 @@ class JobCgroup:
         self.parent = parent
         self.path = os.path.join(parent, name)
         self.home = home  # the leaf logmemory moved to for make_room(), if it did
+        self.enabled_in_root = False  # whether we enabled memory below the hierarchy's root
 
     def join_fd(self):
         """A descriptor on which a process writes b"0" to move itself into the cgroup.
@@ -168,8 +201,16 @@ class JobCgroup:
                 _control(path, f"-{self.controller}")
         for path in inside:
             self._empty(path)
-        if self.home:
+        self.restore()
+
+    def restore(self):
+        """Take back what create() changed in our own cgroup (the job's is gone)."""
+        if self.home and os.path.isdir(self.home):
             give_back(self.parent, self.home, self.controller)
+        if self.enabled_in_root and not any(e.is_dir() for e in os.scandir(self.parent)):
+            # Another job's cgroup (another logmemory that found memory enabled) would lose
+            # its memory files: memory stays enabled while the root has any child.
+            _control(self.parent, f"-{self.controller}")
 
     def _empty(self, path):
         for _ in range(100):
@@ -185,40 +226,64 @@ class JobCgroup:
         raise OSError(errno.EBUSY, f"cannot remove {path}")
 
 
-def create(name, mountinfo=None, proc_cgroup=None, ours=()) -> JobCgroup:
+def _own_cgroup():
+    with open("/proc/self/cgroup", "rb") as f:
+        return f.read()
+
+
+def create(name, mountinfo=None, proc_cgroup=None, ours=(), ask_systemd=True) -> JobCgroup:
     """Make cgroup name below our own, in the first hierarchy that can give a peak; else Unavailable.
 
-    ours: the pids of logmemory itself, which may be moved to a leaf of our cgroup (v2)."""
+    ours: the pids of logmemory itself, which may be moved to a leaf of our cgroup (v2), or into
+    a delegated scope that systemd makes where our cgroup is one of its units."""
     if mountinfo is None:
         with open("/proc/self/mountinfo", "rb") as f:
             mountinfo = f.read()
     if proc_cgroup is None:
-        with open("/proc/self/cgroup", "rb") as f:
-            proc_cgroup = f.read()
+        proc_cgroup = _own_cgroup()
     reasons = []
-    for version, own, why, needs_room in _candidates(mountinfo, proc_cgroup):
+    crowded = False  # v2 offers memory, but our cgroup cannot give it to its children
+    for version, own, why, need in _candidates(mountinfo, proc_cgroup):
         if own is None:
             reasons.append(why)
             continue
-        cg = JobCgroup(version, own, name, os.path.join(own, name + "-self") if needs_room else None)
+        cg = JobCgroup(version, own, name, os.path.join(own, name + "-self") if need == LEAF else None)
         try:
-            if cg.home:
+            if need == LEAF:
                 make_room(own, cg.home, ours)
+            elif need == ROOT:
+                try:
+                    _control(own, "+memory")
+                except OSError as exc:
+                    raise Unavailable(f"cgroup v2: cannot enable memory below the root {own}: "
+                                      f"{exc.strerror}") from exc
+                cg.enabled_in_root = True
             os.mkdir(cg.path)
         except Unavailable as exc:
             reasons.append(str(exc))
+            crowded = crowded or need == LEAF
             continue
         except OSError as exc:
             reasons.append(f"{version}: cannot create {cg.path}: {exc.strerror}")
-            if cg.home and os.path.isdir(cg.home):
-                give_back(own, cg.home)
+            cg.restore()
             continue
         if os.path.exists(os.path.join(cg.path, PEAK_FILES[version])):
             return cg
         os.rmdir(cg.path)
-        if cg.home:
-            give_back(own, cg.home)
+        cg.restore()
         reasons.append(f"{version}: no {PEAK_FILES[version]} (cgroup v2 has it from Linux 5.19)")
+    v2_path = parse_proc_cgroup(proc_cgroup).get("")
+    if crowded and ask_systemd and systemd.manages(v2_path) and not _foreign(v2_path):
+        try:
+            systemd.scope(name, ours, v2_path, lambda: parse_proc_cgroup(_own_cgroup())[""],
+                          user=os.geteuid() != 0)
+        except (systemd.Refused, OSError) as exc:
+            reasons.append(str(exc))
+        else:
+            try:
+                return create(name, mountinfo, None, ours, ask_systemd=False)
+            except Unavailable as exc:
+                raise Unavailable(f"in the delegated scope systemd made: {exc}") from exc
     raise Unavailable("; ".join(reasons) or "no memory cgroup controller is mounted")
 
 

@@ -32,6 +32,8 @@ Run COMMAND and append the RAM high-water mark it reached to LOGFILE.
       --sample=MS        where no memory cgroup can be made for the job, sum the
                          PSS of its live processes every MS milliseconds for the
                          job's concurrent peak (labelled "sampled PSS every MS ms")
+      --no-cgroup        make no cgroup for the job and change none (for callers
+                         that manage cgroups themselves)
       --help             display this help and exit
       --version          output version information and exit
 
@@ -54,7 +56,7 @@ and --no-trace avoids it.
 # Long option -> takes a value. getopt's own module pulls in gettext; start-up time matters here.
 LONG_OPTIONS = {"output": True, "format": True, "record": True, "no-trace": False,
                 "no-follow": False, "wait-all": False, "sample": True, "per-process": False,
-                "help": False, "version": False, "label": True}
+                "help": False, "version": False, "label": True, "no-cgroup": False}
 
 
 class UsageError(Exception):
@@ -94,7 +96,7 @@ def parse(args):
     args = list(args)
     settings = {"output": None, "format": "text", "record": None, "no-trace": False,
                 "no-follow": False, "wait-all": False, "sample": None, "per-process": False,
-                "help": False, "version": False, "label": None}
+                "help": False, "version": False, "label": None, "no-cgroup": False}
     for name, value in _options(args):
         if name == "format" and value not in writer.FORMATS:
             raise UsageError(f"Aborting: unknown format '{value}' (text, legacy, json or snakemake)")
@@ -244,7 +246,7 @@ def main(args=None):
             import json  # noqa: F401 (now, while descriptors are sure to be there)
         run = tracer.trace(argv, path, trace=not settings["no-trace"],
                            follow=not settings["no-follow"], wait_all=settings["wait-all"],
-                           sample_ms=settings["sample"],
+                           sample_ms=settings["sample"], use_cgroup=not settings["no-cgroup"],
                            # Text and legacy records name one process; JSON and --per-process all.
                            all_cmdlines=bool(json_needed or settings["per-process"]),
                            relay_pid=_bootloader_pid())

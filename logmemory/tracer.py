@@ -437,7 +437,8 @@ class Tracer:
 
 
 def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
-          clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True) -> Run:
+          clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True,
+          use_cgroup=True) -> Run:
     """Run argv (path already resolved) to completion and measure it; never alters its outcome.
 
     relay_pid: a process that forwards the signals it gets to us (the one-file bootloader).
@@ -449,9 +450,12 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         spawn.become_subreaper()
     try:
         ours = [os.getpid()] + ([relay_pid] if relay_pid else [])
-        job_cgroup, no_cgroup = cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None
+        job_cgroup, no_cgroup = (cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None) \
+            if use_cgroup else (None, "no cgroup made, as asked (--no-cgroup)")
     except (cgroup.Unavailable, OSError) as exc:
         job_cgroup, no_cgroup = None, str(exc)
+    except Exception as exc:  # a bug of ours: the job runs all the same, without the cgroup
+        job_cgroup, no_cgroup = None, f"internal error ({type(exc).__name__}: {exc})"
     child = None
     oom_watch, notes = None, []
     if job_cgroup:
@@ -460,7 +464,7 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             if oom_watch.limit and not oom_watch.applied:
                 notes.append(f"no room for the job under the memory limit of {oom_watch.limit.path}"
                              "; if the OOM killer strikes, its figures may be cut")
-        except (OSError, LogMemoryError) as exc:
+        except Exception as exc:  # OSError, or a bug of ours: the job runs without the limit
             notes.append(f"cannot limit the job cgroup under the enclosing limit: {exc}")
     try:
         try:

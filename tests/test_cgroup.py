@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,10 @@ def fake_v2(tmp_path, monkeypatch):
     return own, mountinfo, b"0::/user.slice/job.scope\n"
 
 
-def our_cgroup(own, controllers, enabled="", procs=""):
-    """Fill our fake cgroup's interface files."""
+def our_cgroup(own, controllers, enabled="", procs="", root=False):
+    """Fill our fake cgroup's interface files (a hierarchy's root has no cgroup.type)."""
+    if not root:
+        (own / "cgroup.type").write_text("domain\n")
     (own / "cgroup.controllers").write_text(controllers + "\n")
     (own / "cgroup.subtree_control").write_text(enabled)
     (own / "cgroup.procs").write_text(procs)
@@ -111,7 +114,29 @@ def test_v2_shared_cgroup_gives_the_reason(fake_v2):
     with pytest.raises(cgroup.Unavailable, match=r"also holds other processes \(1\).*systemd-run"):
         cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
     assert sorted(p.name for p in own.iterdir()) == [
-        "cgroup.controllers", "cgroup.procs", "cgroup.subtree_control"]
+        "cgroup.controllers", "cgroup.procs", "cgroup.subtree_control", "cgroup.type"]
+
+
+def test_v2_root_enables_memory_in_place_and_restores_it(fake_v2):
+    """The hierarchy's root may give its children memory while it holds processes."""
+    own, mountinfo, proc_cgroup = fake_v2
+    our_cgroup(own, "cpu memory", procs="7\n42\n", root=True)
+    cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
+    assert cg.home is None and cg.enabled_in_root
+    assert (own / "cgroup.subtree_control").read_text() == "+memory"
+    assert (own / "cgroup.procs").read_text() == "7\n42\n"   # nothing moved
+    cg.remove()
+    assert (own / "cgroup.subtree_control").read_text() == "-memory"
+    assert not (own / "logmemory-42").exists()
+
+
+def test_v2_root_leaves_memory_enabled_while_another_job_has_a_cgroup(fake_v2):
+    own, mountinfo, proc_cgroup = fake_v2
+    our_cgroup(own, "memory", root=True)
+    cg = cgroup.create("logmemory-42", mountinfo, proc_cgroup, ours=[42])
+    os.mkdir(own / "logmemory-43")
+    cg.remove()
+    assert (own / "cgroup.subtree_control").read_text() == "+memory"
 
 
 def test_no_memory_hierarchy_at_all():
@@ -295,3 +320,42 @@ def test_oom_watch_v2_enclosing_limit_hit(tmp_path):
     fake_v2_counters(job, 0, 1)
     fake_v2_counters(outer, 1, 2, local="oom 1\noom_kill 1\n")
     assert watch.result() == (1, 100000000, str(outer), 1)
+
+
+@pytest.mark.parametrize("path, managed", [
+    ("/user.slice/user-1000.slice/session-3.scope", True),
+    ("/system.slice/cron.service", True),
+    ("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope", True),
+    ("/machine.slice/machine-vm1.scope", True),
+    ("/slurm/uid_0/job_1/step_0", False),
+    ("/process_api/x", False),
+    ("/", False)])
+def test_which_cgroups_systemd_manages(path, managed):
+    from logmemory import systemd
+    assert bool(re.search(systemd.MANAGED, path)) == managed
+
+
+@pytest.mark.parametrize("path, slice_", [("/system.slice/cron.service", "system.slice"),
+                                          ("/user.slice/user-0.slice/session-3.scope", "user-0.slice"),
+                                          ("/x.scope", "-.slice")])
+def test_a_units_slice(path, slice_):
+    from logmemory import systemd
+    assert systemd._slice(path) == slice_
+
+
+def test_v2_container_scope_is_not_taken_out_even_where_systemd_runs(fake_v2, monkeypatch):
+    """docker-*.scope is systemd's, but what runs inside is the container runtime's."""
+    from logmemory import systemd
+    own, mountinfo, _ = fake_v2
+    own = own.parent / "docker-1.scope"
+    own.mkdir()
+    our_cgroup(own, "memory", procs="7\n42\n")
+    monkeypatch.setattr(systemd, "manages", lambda path: True)
+    monkeypatch.setattr(systemd, "scope", lambda *a, **kw: pytest.fail("systemd was asked"))
+    with pytest.raises(cgroup.Unavailable, match="a container's cgroup, not ours"):
+        cgroup.create("logmemory-42", mountinfo, b"0::/user.slice/docker-1.scope\n", ours=[42])
+
+
+def test_systemd_call_gives_status_and_stderr():
+    from logmemory import systemd
+    assert systemd._call(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, b"err\n")

@@ -57,6 +57,15 @@ def test_nested_tree_all_alive_together(lm, log, memhog):
     assert leftover_cgroups() == []
 
 
+def test_no_cgroup_makes_none_and_says_it_was_asked(lm, log, memhog):
+    r, rec = run_json(lm, log, "--no-cgroup", memhog, "-m", "10")
+    assert r.returncode == 0 and r.stderr == b""
+    tree = rec["tree"]
+    assert tree["peak_kb"] is None and tree["peak_source"] is None
+    assert tree["peak_unavailable_reason"] == "no cgroup made, as asked (--no-cgroup)"
+    assert leftover_cgroups() == []
+
+
 def test_same_tree_one_after_another(lm, log, memhog):
     script = f"{memhog} -m 10; {memhog} -m 20; {memhog} -m 30"
     r, rec = run_json(lm, log, "sh", "-c", script)
