@@ -441,3 +441,21 @@ def test_text_figure_too_large_is_skipped(tmp_path):
     log = tmp_path / "m.log"
     log.write_bytes(b"Date: Mon Feb 11 21:17:55 2013\nCmd:  x\nVmHWM:\t99999999999999999999 kB\n\n")
     assert report.summarize([str(log)])[1:3] == (0, 1)
+
+
+def test_records_with_oom_kills_and_sampled_peaks_are_read_back(tmp_path):
+    """The lines and keys of the OOM report and of --sample, in both formats."""
+    from logmemory.record import Oom
+    tree = Tree(processes=1, threads=1, max_vmhwm_kb=900, max_vmhwm_pid=8, max_vmhwm_cmd=(b"x",),
+                peak_kb=800, peak_source="sampled", unmeasured={}, sample_ms=10,
+                oom=Oom(kills=1, limit_bytes=100000000, cgroup="/sys/fs/cgroup/memory/j",
+                        cgroup_kills=None))
+    run = Run(argv=(b"x",), ended=time.localtime(), wait_status=9, pid=8, elapsed_s=0.1,
+              tree=tree, host="h")
+    text = writer.render(run, "text")
+    assert b"\nOOMKills:\t1 " in text and b"sampled PSS every 10 ms" in text
+    log = tmp_path / "all.log"
+    log.write_bytes(text + writer.render(run, "json"))
+    steps, runs, bad, _places = report.summarize([str(log)])
+    assert (runs, bad) == (2, 0)
+    assert steps[0]["max_kb"] == 800
