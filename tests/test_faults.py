@@ -23,24 +23,17 @@ FATAL = [signal.SIGILL, signal.SIGTRAP, signal.SIGABRT, signal.SIGBUS, signal.SI
 
 
 def no_core():
+    """Children start without core dumps and with 32 and 33 at their default action: make
+    starts its children with both ignored, and the bare command would then ignore them too."""
+    from logmemory import _signals
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def ignored_by_this_process(sig):
-    """make and some CI runners start us with 32/33 ignored; the bare command then ignores them.
-    (Python ignores SIGPIPE and SIGXFSZ itself, but subprocess restores them for its children.)"""
-    if sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        return False
-    with open("/proc/self/status") as f:
-        ign = next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn:"))
-    return ign >> (sig - 1) & 1
+    for sig in (32, 33):
+        _signals.set_handler(sig, _signals.SIG_DFL)
 
 
 @pytest.mark.parametrize("sig", FATAL, ids=lambda s: f"sig{int(s)}")
 def test_every_fatal_signal_reaches_the_command(memhog, tmp_path, sig):
     """Sent to logmemory, it kills the command, and logmemory ends the same way, with the record."""
-    if ignored_by_this_process(sig):
-        pytest.skip(f"signal {sig} arrives ignored here: the bare command ignores it too")
     log, pidfile = tmp_path / "m.log", tmp_path / "pid"
     p = subprocess.Popen([*logmemory_command(), "--format", "json", "-o", str(log), memhog,
                           "-p", str(pidfile), "-w", "30"], env=logmemory_env(),
@@ -56,11 +49,9 @@ def test_every_fatal_signal_reaches_the_command(memhog, tmp_path, sig):
 
 @pytest.mark.parametrize("sig", [32, 33])
 def test_death_by_a_reserved_signal_comes_back_as_that_signal(lm, log, sig):
-    if ignored_by_this_process(sig):
-        pytest.skip(f"signal {sig} arrives ignored here: the bare command ignores it too")
     code = f"import os; os.kill(os.getpid(), {sig})"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == -sig
-    r = lm("-o", str(log), sys.executable, "-c", code)
+    assert subprocess.run([sys.executable, "-c", code], preexec_fn=no_core).returncode == -sig
+    r = lm("-o", str(log), sys.executable, "-c", code, preexec_fn=no_core)
     assert r.returncode == -sig, r.stderr
     assert f"Exit:\tsignal SIG{sig}\n".encode() in log.read_bytes()
 
