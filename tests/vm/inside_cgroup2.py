@@ -392,3 +392,76 @@ def test_systemd_unit_without_systemd_running(world, made, sibling):
     assert "also holds other processes (1)" in tree["peak_unavailable_reason"]
     assert procs(service) == [str(daemon.pid)]
     assert scopes(CG / "system.slice") == []
+
+
+# Out of memory under a v2 limit that covers logmemory too (tests/test_oom.py is the v1 twin).
+LIMIT = 100_000_000
+
+
+def run_limited(world, cgroup, argv):
+    """logmemory in cgroup, with GNU time inside the job around argv; (status, record, %M)."""
+    out = world / "time.out"
+    p, log = start(world, ["/usr/bin/time", "-f", "%M", "-o", str(out), *argv], cgroup=cgroup)
+    _, err = p.communicate(timeout=300)
+    (rec,) = json_records(log)
+    return p.returncode, err, rec, int(out.read_text().split()[-1])
+
+
+def bare_seconds(world, cgroup, argv):
+    """How long argv takes to be killed in cgroup without logmemory."""
+    import time
+    started = time.monotonic()
+    subprocess.run(argv, preexec_fn=as_user(cgroup, 0), stderr=subprocess.DEVNULL, timeout=300)
+    return time.monotonic() - started
+
+
+def limited(made, rel):
+    cg = made(rel)
+    (cg / "memory.max").write_text(str(LIMIT))
+    return cg
+
+
+def victim(rec):
+    (p,) = [p for p in rec["processes"] if p["signal"] == "SIGKILL"]
+    return p
+
+
+def oom_matches_gnu_time(world, made, argv):
+    cg = limited(made, "oom")
+    status, err, rec, gnu = run_limited(world, cg, argv)
+    p = victim(rec)
+    assert 50 * MIB < gnu < LIMIT // 1024, err
+    assert abs(p["vmhwm_kb"] - gnu) <= 1024 and abs(p["maxrss_kb"] - gnu) <= 1024
+    # Under TCG everything is slow: compare with the bare command killed the same way.
+    assert rec["elapsed_s"] < bare_seconds(world, cg, argv) + 1.0
+    assert rec["tree"]["oom"] == {"kills": 1, "limit_kb": LIMIT // 1024, "cgroup": str(cg),
+                                  "cgroup_kills": None}
+    assert leftovers() == [] and procs(cg) == []
+
+
+def test_oom_under_a_v2_limit_memhog(world, made):
+    oom_matches_gnu_time(world, made, [str(world / "memhog"), "-m", "200"])
+
+
+def test_oom_under_a_v2_limit_dd(world, made):
+    oom_matches_gnu_time(world, made, ["dd", "if=/dev/zero", "of=/dev/null", "ibs=100000000",
+                                       "obs=100000000", "count=1"])
+
+
+def test_oom_under_a_v2_limit_two_levels_up(world, made):
+    made("outer", memory_below=True)
+    (CG / "outer" / "memory.max").write_text(str(LIMIT))
+    made("outer/middle", memory_below=True)
+    inner = made("outer/middle/inner")
+    status, err, rec, gnu = run_limited(world, inner, [str(world / "memhog"), "-m", "200"])
+    assert abs(victim(rec)["vmhwm_kb"] - gnu) <= 1024, err
+    oom = rec["tree"]["oom"]
+    assert oom["kills"] == 1 and oom["cgroup"] == str(CG / "outer")
+
+
+def test_no_oom_under_a_v2_limit_no_report(world, made):
+    cg = limited(made, "oom")
+    status, err, rec, _ = run_limited(world, cg, [str(world / "memhog"), "-m", "20"])
+    assert status == 0, err
+    assert rec["tree"]["oom"] == {"kills": 0, "limit_kb": None, "cgroup": None,
+                                  "cgroup_kills": None}
