@@ -52,8 +52,9 @@ my %BOOLEAN = (
     follow      => { false => '--no-follow' },
     wait_all    => { true  => '--wait-all' },
     per_process => { true  => '--per-process' },
+    no_cgroup   => { true  => '--no-cgroup' },
 );
-my @COMMON = qw(log format binary follow wait_all sample per_process);
+my @COMMON = qw(log format binary follow wait_all sample per_process no_cgroup label);
 my %OPTIONS = (
     memsystem  => [@COMMON],
     memsystemx => [@COMMON],
@@ -261,8 +262,8 @@ sub _check_options {
     return;
 }
 
-# The logmemory options for the process tree; logmemory's defaults (follow every descendant,
-# return when the command ends) are not spelled out.
+# The logmemory options for the process tree and the record; logmemory's defaults (follow every
+# descendant, return when the command ends) are not spelled out.
 sub _tree_options {
     my ($opt) = @_;
     my @args;
@@ -272,6 +273,7 @@ sub _tree_options {
         push @args, $arg if defined $arg;
     }
     push @args, '--sample=' . ($opt->{sample} =~ s/\A0+//r) if defined $opt->{sample};
+    push @args, "--label=$opt->{label}" if defined $opt->{label};
     return @args;
 }
 
@@ -497,6 +499,16 @@ be made, the cgroup figure is used and this option changes nothing.
 
 A true value passes C<--per-process>: the text record in C<log> gets one C<Process:> line per
 process. The Result has the list either way (C<processes>).
+
+=item C<no_cgroup =E<gt> BOOLEAN>
+
+A true value passes C<--no-cgroup>: logmemory makes and changes no cgroup (for callers that
+manage cgroups themselves); C<tree_peak_kb> is then undef unless C<sample> is given.
+
+=item C<label =E<gt> NAME>
+
+Passes C<--label=NAME>: the step this run belongs to, written in the text and JSON records
+(C<Label:>, C<label>) for C<logmemory report>; the legacy record has none. Printable text.
 
 =item C<allow =E<gt> [VALUES] | VALUE | 'any'>
 
@@ -810,7 +822,7 @@ The options hash has a key this function does not know.
 
 =item LogMemory: option "%s" needs a defined value, true or false
 
-C<follow>, C<wait_all> and C<per_process> take a defined, non-reference value.
+C<follow>, C<wait_all>, C<per_process> and C<no_cgroup> take a defined, non-reference value.
 
 =item LogMemory: option "sample" must be a whole number of milliseconds, at least 1
 

@@ -44,6 +44,14 @@ is(scalar @dates, 3, 'text log: one record per call');
 my ($maxrss) = $log =~ /\A.*^MaxRSS:\s+(\d+) kB$/ms;
 is($maxrss, last_result()->maxrss_kb, 'text log: MaxRSS of the last record matches the Result');
 
+# label => NAME and no_cgroup => 1 reach logmemory: the record has the label, and no cgroup.
+memsystem({ log => "$dir/label.log", format => 'json', label => 'align', no_cgroup => 1 },
+    $PERL, $exiter, 0);
+my $labelled = JSON::PP->new->decode(slurp("$dir/label.log"));
+is($labelled->{label}, 'align', 'label => NAME: in the record');
+is($labelled->{tree}{unmeasured}{peak_kb}, 'no cgroup made, as asked (--no-cgroup)',
+    'no_cgroup => 1: no cgroup, as asked');
+
 # A log logmemory cannot write: logmemory fails before running the command, the module croaks.
 ok(!eval { with_stderr_to("$dir/err", sub { memsystem({ log => "$dir/no/such/dir/mem.log" }, $PERL, $exiter, 0) }); 1 },
     'unwritable log croaks');
