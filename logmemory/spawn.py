@@ -60,12 +60,30 @@ def resolve(name: bytes) -> bytes:
                 raise CannotRun(os.fsdecode(name), exc.errno, exc.strerror) from exc
             continue
         if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            _check_interpreter(name, candidate)
             return candidate
         denied = denied or candidate
     if denied is not None:
         msg = "Is a directory" if os.path.isdir(denied) else os.strerror(errno.EACCES)
         raise CannotRun(os.fsdecode(name), errno.EACCES, msg)
     raise CannotRun(os.fsdecode(name), errno.ENOENT, os.strerror(errno.ENOENT))
+
+
+def _check_interpreter(name, path):
+    """A script whose #! interpreter is missing fails in exec with ENOENT; say so now, as the
+    command would otherwise fail inside the launcher's env(1), after logmemory had started it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return  # not readable by us: exec will tell
+    if not head.startswith(b"#!"):
+        return
+    words = head[2:].split(b"\n", 1)[0].split()
+    if words and not os.access(words[0], os.X_OK):
+        raise CannotRun(os.fsdecode(name), errno.ENOENT,
+                        f"bad interpreter '{os.fsdecode(words[0])}': "
+                        f"{os.strerror(errno.ENOENT)}")
 
 
 def _open(fd):

@@ -156,3 +156,13 @@ def test_many_inherited_descriptors_and_a_limit_just_above(lm_cmd, tmp_path, spa
                        stderr=subprocess.PIPE, timeout=60)
     assert r.returncode == 3 and ran.exists(), r.stderr
     assert b"Exit:\t3\n" in (tmp_path / "m.log").read_bytes()
+
+
+def test_script_with_a_missing_interpreter_is_not_found_before_it_runs(lm, log, tmp_path):
+    script = tmp_path / "s"
+    script.write_text("#!/nonexistent/interp -x\nexit 0\n")
+    script.chmod(0o755)
+    r = lm("-o", str(log), str(script))
+    assert r.returncode == 127 and log.read_bytes() == b""
+    assert r.stderr == (f"logmemory: cannot run '{script}': bad interpreter '/nonexistent/interp': "
+                        "No such file or directory\n").encode()
