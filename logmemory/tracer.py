@@ -22,6 +22,15 @@ DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server"
 FD_RESERVE = 64
 
 
+def _new_task(tid):
+    """The id of the task tid's creation event made; None if tid was killed meanwhile (a
+    SIGKILL makes ptrace refuse it): the new task is then claimed at its first stop."""
+    try:
+        return _ptrace.geteventmsg(tid)
+    except ProcessLookupError:
+        return None
+
+
 def _open_fds():
     """How many descriptors we hold: a caller may have passed us many."""
     try:
@@ -153,7 +162,8 @@ class Tracer:
         if kind is stops.ExitStop:
             self._on_exit_stop(ev.tid)
         elif kind is stops.CreationStop:
-            return self._on_created(ev.tid, _ptrace.geteventmsg(ev.tid))
+            new = _new_task(ev.tid)
+            return None if new is None else self._on_created(ev.tid, new)
         elif kind is stops.NewTaskStop:
             return self._on_new_task(ev.tid)
         elif kind is stops.SignalStop:
@@ -185,8 +195,10 @@ class Tracer:
             return None
         if isinstance(ev, stops.CreationStop) and self.top is None and ev.tid == self.child.pid:
             # The launcher started the command: that is still ours to follow to its end.
-            self._add_proc(_ptrace.geteventmsg(ev.tid), ev.tid)
-            self.relay.command_started([self.top.pid])
+            new = _new_task(ev.tid)
+            if new is not None:
+                self._add_proc(new, ev.tid)
+                self.relay.command_started([new])
         if self._of_command(ev.tid):
             if isinstance(ev, stops.SignalStop):
                 self._note_delivery(ev)
@@ -246,8 +258,8 @@ class Tracer:
         event has not come yet (its parent may have died first), as /proc says it was made."""
         if tid in self.expected:
             return self._start(tid, self.expected.pop(tid))
-        if tid in self.tasks:
-            return None  # not a first stop: woken from a PTRACE_LISTEN
+        if tid in self.tasks or tid == self.child.pid:
+            return None  # not a first stop: woken from a PTRACE_LISTEN (SIGCONT)
         try:
             tgid, ppid = procfs.read_ids(tid, self.proc_root)
         except ProcessGone:

@@ -102,3 +102,25 @@ def test_a_thread_that_ended_before_its_clone_event_stays_a_thread(scripted, mon
         {101: (101, 100), 102: (101, 100)})
     assert [p.pid for p in t.procs] == [101] and t.procs[0].thread_count == 2
     assert t.expected == {} and 102 not in t.claimed
+
+
+def test_the_launcher_woken_from_a_group_stop_is_not_taken_for_the_command(scripted):
+    """SIGSTOP/SIGCONT to the launcher before it forks: its wake-up is a PTRACE_EVENT_STOP too."""
+    t, restarts = scripted(
+        [(100, stopped(_ptrace.PTRACE_EVENT_STOP, 19)), (100, NEW_TASK), (101, NEW_TASK),
+         (101, EXIT_STOP), (101, 0)],
+        {100: (100, 1), 101: (101, 100)})
+    assert restarts[:2] == [(100, stops.Listen()), (100, stops.Cont(0))]
+    assert t.top.pid == 101 and [p.pid for p in t.procs] == [101]
+
+
+def test_a_task_killed_in_its_creation_stop_does_not_break_the_tracer(scripted, monkeypatch):
+    """A pending SIGKILL makes ptrace refuse GETEVENTMSG: the child is claimed at its first stop."""
+    def killed(tid):
+        raise ProcessLookupError(3, "No such process")
+    monkeypatch.setattr(_ptrace, "geteventmsg", killed)
+    t, restarts = scripted(
+        [(101, NEW_TASK), (101, stopped(_ptrace.PTRACE_EVENT_FORK)), (102, NEW_TASK), (102, 0),
+         (101, 9)],
+        {101: (101, 100), 102: (102, 101)})
+    assert not t.broken and [p.pid for p in t.procs] == [101, 102]
