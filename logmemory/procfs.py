@@ -139,3 +139,14 @@ def parse_ids(data: bytes) -> tuple:
 
 def read_ids(pid, root="/proc") -> tuple:
     return parse_ids(_read(f"{root}/{pid}/status", pid))
+
+
+def parse_pending(data: bytes) -> int:
+    """The signals pending for a process, as a mask: its own (ShdPnd) and its main thread's
+    (SigPnd), from a status file."""
+    data = b"\n" + data
+    return int(_line(data, b"\nShdPnd:")[8:], 16) | int(_line(data, b"\nSigPnd:")[8:], 16)
+
+
+def read_pending(pid, root="/proc") -> int:
+    return parse_pending(_read(f"{root}/{pid}/status", pid))

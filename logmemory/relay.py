@@ -4,7 +4,8 @@ import _thread
 import os
 import time
 
-from logmemory import _signals
+from logmemory import _signals, procfs
+from logmemory.errors import LogMemoryError
 
 # What a terminal sends to its foreground process group (si_code SI_KERNEL): the command, in
 # that group too, has its own copy.
@@ -76,10 +77,20 @@ class Relay:
         except Exception as exc:  # the job must not pay for it; the loop reports it
             self.broken = f"internal error in the signal thread ({type(exc).__name__}: {exc})"
 
+    def _pending_in_command(self, sig):
+        with self.lock:
+            targets = self.targets
+        try:
+            return bool(targets) and procfs.read_pending(targets[0]) >> (sig - 1) & 1
+        except LogMemoryError:
+            return False
+
     def _forward(self, sig, code, sender):
         if sender == os.getpid() and code <= 0:
             return  # sent by ourselves (SI_USER/SI_TKILL): not for the command
-        if code == SI_KERNEL and sig in TERMINAL_SIGNALS:
+        if code == SI_KERNEL and sig in TERMINAL_SIGNALS and not (
+                sig == _signals.SIGHUP and os.getsid(0) == os.getpid()):
+            # A hangup reaches the session leader alone: when that is us, the command has none.
             self.tty_at[sig] = self.clock()
             return
         self.started.acquire()  # until the launcher has started the command
@@ -98,6 +109,8 @@ class Relay:
                 by, at = self.delivered.get(sig, (None, -1.0))
             if (relayed or by == sender) and self.clock() - at < SAME_SIGNAL:
                 return
+            if self._pending_in_command(sig):
+                return  # it has its copy, blocked or not yet taken: no delivery stop shows it
             if self.clock() >= deadline:
                 break
             time.sleep(0.002)

@@ -238,16 +238,21 @@ def _start_bare(argv, path, chld, join_fd, exc):
 
 
 def _stop_if_interrupted(pid):
-    """Before the go byte: a fatal signal sent to logmemory means the command must not start."""
-    pending = _signals.sigpending() & _signals.mask_of(_signals.FATAL)
-    if not pending:
-        return
-    info = _signals.sigtimedwait(pending, 0)
-    if info is None:
-        return
-    os.kill(pid, _signals.SIGKILL)
-    os.waitpid(pid, 0)
-    raise Interrupted(info.si_signo)
+    """Before the go byte: a fatal signal sent to logmemory means the command must not start.
+
+    Not one the caller blocked or ignored (nohup's SIGHUP: the command would not have died of
+    it; the signal thread passes it on later, to a command that blocks or ignores it too), and
+    not one we caused ourselves (SIGPIPE of a write to a closed stderr)."""
+    for sig in _signals.signals_of(_signals.sigpending() & _signals.mask_of(_signals.FATAL)
+                                   & ~_signals.caller_mask):
+        if sig not in _RESET_SIGNALS and _signals.sigaction(sig).handler == _signals.SIG_IGN:
+            continue
+        info = _signals.sigtimedwait(_signals.mask_of([sig]), 0)
+        if info is None or (info.si_pid == os.getpid() and info.si_code <= 0):
+            continue
+        os.kill(pid, _signals.SIGKILL)
+        os.waitpid(pid, 0)
+        raise Interrupted(info.si_signo)
 
 
 def reap(child: Child, timeout=0.2):

@@ -4,6 +4,7 @@ import os
 import pty
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -114,3 +115,62 @@ def test_parent_killed_around_fork_leaves_no_child_stopped(tmp_path):
         os.kill(pid, signal.SIGKILL)
         out, _ = p.communicate(timeout=20)
         assert p.returncode == 0 and out == b"done\n"
+
+
+BLOCKS_A_WHILE = r"""
+/* Blocks SIGRTMIN+1 (queued: each copy counts), writes its pid, then counts what came. */
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    sigset_t set; siginfo_t info; struct timespec none = {0, 0};
+    int n = 0;
+    sigemptyset(&set); sigaddset(&set, SIGRTMIN + 1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    FILE *f = fopen(argv[1], "w"); fprintf(f, "%d\n", (int)getpid()); fclose(f);
+    sleep(1);
+    while (sigtimedwait(&set, &info, &none) > 0) n++;
+    return n;
+}
+"""
+
+
+def test_group_signal_to_a_command_that_blocks_it_arrives_once(tmp_path):
+    """No delivery stop shows a blocked signal: its pending bit in the command does."""
+    (tmp_path / "b.c").write_text(BLOCKS_A_WHILE)
+    subprocess.run(["gcc", "-O2", "-o", str(tmp_path / "b"), str(tmp_path / "b.c")], check=True)
+    pidfile = tmp_path / "pid"
+    p = subprocess.Popen([*logmemory_command(), "-o", str(tmp_path / "m.log"),
+                          str(tmp_path / "b"), str(pidfile)], env=logmemory_env(),
+                         process_group=0)
+    wait_for_pid(pidfile)
+    os.killpg(p.pid, signal.SIGRTMIN + 1)
+    assert p.wait(timeout=30) == 1
+
+
+def test_hangup_reaches_the_command_when_logmemory_leads_the_session(tmp_path):
+    """ssh -t host logmemory ...: a hangup signals the session leader alone, which is us."""
+    import fcntl
+    import termios
+    pidfile = tmp_path / "pid"
+    master, slave = pty.openpty()
+    pid = os.fork()
+    if pid == 0:
+        os.close(master)
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            os.dup2(slave, fd)
+        argv = [*logmemory_command(), "-o", str(tmp_path / "m.log"), sys.executable, "-c",
+                f"import os, time; open({str(pidfile)!r}, 'w').write(f'{{os.getpid()}}\\n'); "
+                "time.sleep(30)"]
+        os.execvpe(argv[0], argv, logmemory_env())
+    os.close(slave)
+    wait_for_pid(pidfile)
+    os.close(master)  # hang up
+    deadline = time.monotonic() + 20
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        assert time.monotonic() < deadline, "the command still runs after the hangup"
+        time.sleep(0.05)
+    assert "Exit:\tsignal SIGHUP" in (tmp_path / "m.log").read_text()
