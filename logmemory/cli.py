@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 import sys
 import time
 
@@ -181,6 +182,17 @@ def _write(fd, path, data, append=True):
     except OSError as exc:
         _say(f"cannot write to '{path}': {exc.strerror or exc}; the record follows")
         _to_stderr(data)
+        if not append:
+            _remove_empty(path)
+
+
+def _remove_empty(path):
+    """A record file left empty by a failed write: no file rather than one that is not JSON."""
+    try:
+        if stat.S_ISREG(os.lstat(path).st_mode) and os.path.getsize(path) == 0:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _print(text):

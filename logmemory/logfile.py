@@ -1,11 +1,17 @@
 """Put a rendered record into a file: whole or not at all."""
 
+import ctypes
+import errno
 import os
 import stat
+import time
 
 from logmemory._ptrace import libc
 
-LOCK_EX, LOCK_UN = 2, 8
+LOCK_EX, LOCK_NB, LOCK_UN = 2, 4, 8
+# How long to wait for another logmemory's append (a single write) before appending unlocked:
+# a lock held longer is not one of ours (flock(1) around the whole job, say).
+LOCK_WAIT = 1.0
 
 
 def append(fd, data: bytes):
@@ -16,7 +22,7 @@ def append(fd, data: bytes):
     A short write (a full disk, a file size limit) is taken back by truncating to where the
     record began; holding flock() meanwhile makes that safe against other logmemory processes
     appending to the same file (not against other programs, which do not take the lock)."""
-    locked = libc.flock(fd, LOCK_EX) == 0  # fails harmlessly on a pipe or a terminal
+    locked = _lock(fd)
     try:
         written = os.write(fd, data)
         if written != len(data):
@@ -28,6 +34,17 @@ def append(fd, data: bytes):
     finally:
         if locked:
             libc.flock(fd, LOCK_UN)
+
+
+def _lock(fd):
+    """Whether we hold the lock; never waits for long (it fails at once on a pipe or a tty)."""
+    for _ in range(int(LOCK_WAIT / 0.01)):
+        if libc.flock(fd, LOCK_EX | LOCK_NB) == 0:
+            return True
+        if ctypes.get_errno() != errno.EWOULDBLOCK:
+            return False
+        time.sleep(0.01)
+    return False
 
 
 def replace(fd, data: bytes):

@@ -166,3 +166,55 @@ def test_script_with_a_missing_interpreter_is_not_found_before_it_runs(lm, log, 
     assert r.returncode == 127 and log.read_bytes() == b""
     assert r.stderr == (f"logmemory: cannot run '{script}': bad interpreter '/nonexistent/interp': "
                         "No such file or directory\n").encode()
+
+
+STOP_IF_INTERRUPTED = """
+import os, signal, sys
+from logmemory import _signals, spawn
+from logmemory.errors import Interrupted
+signal.signal(signal.SIGHUP, signal.SIG_IGN)     # as under nohup
+_signals.hold()
+child = os.fork()
+if child == 0:
+    os.pause()
+os.kill(os.getpid(), signal.SIGHUP)              # ignored by the caller: not an interruption
+signal.raise_signal(signal.SIGUSR2)              # sent by ourselves: not one either
+spawn._stop_if_interrupted(child)
+os.kill(os.getpid(), signal.SIGUSR1)             # from outside, it would be: here from a child
+if os.fork() == 0:
+    os.kill(os.getppid(), signal.SIGTERM)
+    os._exit(0)
+os.wait()
+try:
+    spawn._stop_if_interrupted(child)
+except Interrupted as exc:
+    print(exc.sig)
+"""
+
+
+def test_only_signals_that_would_have_ended_the_command_stop_it_from_starting():
+    r = subprocess.run([sys.executable, "-c", STOP_IF_INTERRUPTED], env=logmemory_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert r.stdout.split() in ([b"10"], [b"15"]), r.stderr
+
+
+def test_a_log_locked_by_another_program_delays_the_record_by_a_second_at_most(lm_cmd, tmp_path):
+    """flock(1) around the job holds the log's lock: the record goes in unlocked."""
+    import fcntl
+    log = tmp_path / "m.log"
+    with open(log, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = subprocess.run([*lm_cmd, "-o", str(log), "sh", "-c", "exit 3"], env=logmemory_env(),
+                           timeout=30)
+    assert r.returncode == 3 and b"Exit:\t3\n" in log.read_bytes()
+
+
+def test_a_record_file_that_cannot_be_written_is_not_left_empty(lm_cmd, tmp_path):
+    def no_room():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+    record = tmp_path / "r.json"
+    r = subprocess.run([*lm_cmd, "--record", str(record), "sh", "-c", "exit 3"],
+                       env=logmemory_env(), stderr=subprocess.PIPE, preexec_fn=no_room,
+                       timeout=30)
+    assert r.returncode == 3 and b'"exit_code": 3' in r.stderr
+    assert not record.exists()
