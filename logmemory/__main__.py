@@ -3,7 +3,7 @@
 import _signal
 
 _caller_mask = _signal.pthread_sigmask(
-    _signal.SIG_BLOCK, set(range(1, 32)) - {9, 17, 18, 19, 20, 21, 22, 23, 28})
+    _signal.SIG_BLOCK, set(range(1, 32)) - {9, 17, 19, 20, 21, 22, 23, 28})
 
 try:
     from logmemory import _signals

@@ -9,7 +9,7 @@ import ctypes
 import os
 
 from logmemory._ptrace import libc
-from logmemory.signames import NUMBERS, name  # noqa: F401 (name: for callers)
+from logmemory.signames import NUMBERS
 
 NSIG = 64
 SIG_DFL, SIG_IGN = 0, 1

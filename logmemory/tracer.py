@@ -102,6 +102,7 @@ class Tracer:
         self.procs = []              # every process seen, in order of creation
         self.expected = {}           # new task -> how to start it at its first stop, still to come
         self.claimed = set()         # new tasks started before their creation event came
+        self.ended_unclaimed = set()  # new tasks that ended before their creation event came
         self.result = None           # (wait status, rusage) of the command
         self.done = False
         self.exit_stop_seen = False
@@ -247,6 +248,8 @@ class Tracer:
         """A traced task forked, vforked or cloned: decide now how its child starts."""
         if new in self.claimed:  # its first stop came first; it may even have ended since
             self.claimed.discard(new)
+        elif new in self.ended_unclaimed:  # killed before it ever stopped: nothing to start
+            self.ended_unclaimed.discard(new)
         elif new not in self.tasks:
             self.expected[new] = self._adopt(new, parent, self.tasks.get(parent), thread=None)
         if parent == self.child.pid and self.top is not None and self.top.pid == new:
@@ -409,6 +412,8 @@ class Tracer:
             # The launcher ended before it could start the command (a signal, most likely).
             self.result = (status, None)
             self.done = True
+        elif tid != self.child.pid:
+            self.ended_unclaimed.add(tid)
 
     def tree(self) -> Tree:
         """The whole job's figures; what was not followed is None, with the reason."""

@@ -124,3 +124,12 @@ def test_a_task_killed_in_its_creation_stop_does_not_break_the_tracer(scripted, 
          (101, 9)],
         {101: (101, 100), 102: (102, 101)})
     assert not t.broken and [p.pid for p in t.procs] == [101, 102]
+
+
+def test_a_child_killed_before_its_fork_event_is_no_process_left_running(scripted, monkeypatch):
+    """Its end came first (it never stopped): the fork event must not enter it as live."""
+    monkeypatch.setattr(_ptrace, "geteventmsg", lambda tid: 102)
+    t, restarts = scripted(
+        [(101, NEW_TASK), (102, 9), (101, stopped(_ptrace.PTRACE_EVENT_FORK)), (101, 0)],
+        {101: (101, 100)})
+    assert [p.pid for p in t.procs] == [101] and t.expected == {}
