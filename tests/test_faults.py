@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -57,17 +58,23 @@ def test_death_by_a_reserved_signal_comes_back_as_that_signal(lm, log, sig):
 
 
 def test_a_signal_before_the_command_started_ends_logmemory_without_it(tmp_path):
-    """A signal pending when logmemory starts stands for one that came during its start-up
-    (pending signals survive exec): the command is not run, logmemory says so and ends by it."""
-    ran = tmp_path / "ran"
-    code = ("import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM]); "
-            "os.kill(os.getpid(), signal.SIGTERM); os.execvp(sys.argv[1], sys.argv[1:])")
-    r = subprocess.run([sys.executable, "-c", code, *logmemory_command(), "-o",
-                        str(tmp_path / "m.log"), "touch", str(ran)], env=logmemory_env(),
-                       stderr=subprocess.PIPE, timeout=30)
-    assert r.returncode == -signal.SIGTERM
-    assert not ran.exists() and not (tmp_path / "m.log").read_bytes()
-    assert r.stderr == b"logmemory: SIGTERM received before the command started: it was not run\n"
+    """logmemory opens its log before it starts the command: a FIFO with no reader yet holds it
+    there, where a SIGTERM comes; the command is not run, logmemory says so and ends by it."""
+    ran, fifo = tmp_path / "ran", tmp_path / "log"
+    os.mkfifo(fifo)
+    p = subprocess.Popen([*logmemory_command(), "-o", str(fifo), "touch", str(ran)],
+                         env=logmemory_env(), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{p.pid}/wchan").read_text() != "wait_for_partner":
+        assert time.monotonic() < deadline, "logmemory never opened its log"
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    with open(fifo, "rb") as reader:  # lets the open return; nothing is written
+        assert p.wait(timeout=30) == -signal.SIGTERM
+        assert reader.read() == b""
+    assert not ran.exists()
+    assert p.stderr.read() == \
+        b"logmemory: SIGTERM received before the command started: it was not run\n"
 
 
 def test_group_signal_reaches_a_command_without_main_thread_once(memhog, tmp_path):
