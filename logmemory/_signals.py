@@ -107,6 +107,12 @@ def sigtimedwait(mask: int, timeout):
             raise OSError(err, os.strerror(err))
 
 
+def sent_by_us(info) -> bool:
+    """Whether a signal came from this process (kill, tgkill, or the kernel for our own write to
+    a closed pipe: SI_USER with our pid), rather than from someone who meant it for the job."""
+    return info.si_pid == os.getpid() and info.si_code <= 0
+
+
 def raise_here(sig):
     """Send sig to this thread only (where it is unblocked), as raise() does."""
     _check(libc.syscall(_TGKILL, os.getpid(), libc.syscall(_GETTID), sig))

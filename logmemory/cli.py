@@ -145,9 +145,8 @@ def _say(message):
 def _to_stderr(data):
     try:
         os.write(2, data)
-        return True
     except OSError:
-        return False
+        pass
 
 
 def _open(path, flags, what):

@@ -70,7 +70,7 @@ class Relay:
                 self.sample()
             while not self.done:
                 info = _signals.sigtimedwait(_signals.HELD, self.sample_s or 0.5)
-                if info is not None and not self.done:
+                if info is not None and not self.done and not _signals.sent_by_us(info):
                     self._forward(info.si_signo, info.si_code, info.si_pid)
                 if self.sample and not self.done:
                     self.sample()
@@ -86,8 +86,6 @@ class Relay:
             return False
 
     def _forward(self, sig, code, sender):
-        if sender == os.getpid() and code <= 0:
-            return  # sent by ourselves (SI_USER/SI_TKILL): not for the command
         if code == SI_KERNEL and sig in TERMINAL_SIGNALS and not (
                 sig == _signals.SIGHUP and os.getsid(0) == os.getpid()):
             # A hangup reaches the session leader alone: when that is us, the command has none.

@@ -248,7 +248,7 @@ def _stop_if_interrupted(pid):
         if sig not in _RESET_SIGNALS and _signals.sigaction(sig).handler == _signals.SIG_IGN:
             continue
         info = _signals.sigtimedwait(_signals.mask_of([sig]), 0)
-        if info is None or (info.si_pid == os.getpid() and info.si_code <= 0):
+        if info is None or _signals.sent_by_us(info):
             continue
         os.kill(pid, _signals.SIGKILL)
         os.waitpid(pid, 0)

@@ -198,8 +198,7 @@ class Tracer:
             # The launcher started the command: that is still ours to follow to its end.
             new = _new_task(ev.tid)
             if new is not None:
-                self._add_proc(new, ev.tid)
-                self.relay.command_started([new])
+                self._begin_command(new)
         if self._of_command(ev.tid):
             if isinstance(ev, stops.SignalStop):
                 self._note_delivery(ev)
@@ -217,6 +216,11 @@ class Tracer:
             return procfs.read_ids(tid, self.proc_root)[0] == self.top.pid
         except LogMemoryError:
             return False
+
+    def _begin_command(self, pid):
+        """The launcher has started the command: it is the top process, and gets the signals."""
+        self._add_proc(pid, self.child.pid)
+        self.relay.command_started([pid])
 
     def _add_proc(self, pid, ppid):
         proc = Proc(pid, ppid, self.now())
@@ -280,8 +284,7 @@ class Tracer:
         parent: the Proc that made it, None if unknown (the launcher, or gone); thread: None
         when the kernel's creation event is all we know."""
         if self.top is None and parent_tid == self.child.pid:
-            self._add_proc(new, self.child.pid)
-            self.relay.command_started([new])
+            self._begin_command(new)
             return "top"
         if not isinstance(parent, Proc):
             # Born of a traced parent that is gone: a process of the job all the same.
