@@ -2,14 +2,14 @@
 
 import errno
 import os
-from collections import namedtuple
 
 from logmemory.errors import AccessDenied, ProcessGone, Unreadable
+from logmemory.value import value
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 # The memory lines of /proc/<pid>/status (raw, in the kernel's exact layout) and their values.
-Status = namedtuple("Status", "vmpeak_line vmhwm_line vmpeak_kb vmhwm_kb")
+Status = value("Status", "vmpeak_line vmhwm_line vmpeak_kb vmhwm_kb")
 
 
 def _line(data, key):

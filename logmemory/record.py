@@ -4,7 +4,7 @@ import os
 import time
 
 from logmemory.signames import name as signal_name  # noqa: F401 (writer uses it)
-from collections import namedtuple
+from logmemory.value import Value, value
 
 _FIELDS = [
     "argv",             # tuple of bytes, as given
@@ -47,21 +47,21 @@ def batch_ids(environ):
 
 # The whole job: counts, the largest single process, the concurrent peak with its source (and
 # for "sampled", every how many ms), and what the OOM killer did.
-Tree = namedtuple("Tree", "processes threads max_vmhwm_kb max_vmhwm_pid max_vmhwm_cmd "
-                          "peak_kb peak_source unmeasured oom sample_ms",
-                  defaults=(None,) * 7 + ({}, None, None))
+Tree = value("Tree", "processes threads max_vmhwm_kb max_vmhwm_pid max_vmhwm_cmd "
+                     "peak_kb peak_source unmeasured oom sample_ms",
+             defaults={"processes": None, "threads": None, "max_vmhwm_kb": None,
+                       "max_vmhwm_pid": None, "max_vmhwm_cmd": None, "peak_kb": None,
+                       "peak_source": None, "unmeasured": {}, "oom": None, "sample_ms": None})
 
 # OOM kills in the job's cgroup; the limit that was hit and its cgroup, known only beside a kill;
 # that cgroup's own kills where it, not the job's, was the one hit.
-Oom = namedtuple("Oom", "kills limit_bytes cgroup cgroup_kills")
+Oom = value("Oom", "kills limit_bytes cgroup cgroup_kills")
 
-_PROCESS_FIELDS = "pid ppid cmd vmhwm_kb vmpeak_kb maxrss_kb wait_status threads start_s end_s"
-
-
-class ProcessRecord(namedtuple("ProcessRecord", _PROCESS_FIELDS)):
+class ProcessRecord(Value):
     """One process of the job; maxrss_kb is wait4's, so it covers its waited-for children too."""
 
-    __slots__ = ()
+    __slots__ = ("pid", "ppid", "cmd", "vmhwm_kb", "vmpeak_kb", "maxrss_kb", "wait_status",
+                 "threads", "start_s", "end_s")
 
     def to_dict(self):
         d = {"pid": self.pid, "ppid": self.ppid, "cmd": _strings(self.cmd),
@@ -86,10 +86,12 @@ def _exit(status):
 
 
 
-class Run(namedtuple("Run", _FIELDS, defaults=(None,) * 11 + ({}, (), None, (), None, None, {}))):
+class Run(Value):
     """What logmemory measured about one command; None means not measured (see unmeasured)."""
 
-    __slots__ = ()
+    __slots__ = tuple(_FIELDS)
+    DEFAULTS = {**dict.fromkeys(_FIELDS[2:], None), "unmeasured": {}, "warnings": (),
+                "processes": (), "batch": {}}
 
     @property
     def exit_code(self):

@@ -5,10 +5,10 @@ import os
 import resource
 import stat
 import time
-from collections import namedtuple
 
 from logmemory import _ptrace, _signals, procfs
 from logmemory.errors import CannotRun, Interrupted, LogMemoryError
+from logmemory.value import value
 
 # The command is forked by a small shell rather than by this Python process: the kernel counts
 # the pages a child inherits at fork in its ru_maxrss, and a Python parent would give every
@@ -39,7 +39,7 @@ LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
 # A started child: whether it runs the launcher under our trace (else trace_error says why not),
 # the high-water mark it inherited at fork (untraced only) and the exec-error pipe.
-Child = namedtuple("Child", "pid traced floor_kb error_fd trace_error")
+Child = value("Child", "pid traced floor_kb error_fd trace_error")
 
 
 def resolve(name: bytes) -> bytes:

@@ -5,28 +5,28 @@ event loop can give every stop its restart in the iteration that reported it.
 """
 
 import os
-from collections import namedtuple
 
 from logmemory import _ptrace, _signals
+from logmemory.value import value
 
 STOP_SIGNALS = {_signals.SIGSTOP, _signals.SIGTSTP, _signals.SIGTTIN, _signals.SIGTTOU}
 CREATION_EVENTS = {_ptrace.PTRACE_EVENT_FORK, _ptrace.PTRACE_EVENT_VFORK,
                    _ptrace.PTRACE_EVENT_CLONE}
 
-# The kinds of event (every stop has tid and is_stop; Exited has the wait status and rusage).
-SignalStop = namedtuple("SignalStop", "tid sig")            # a signal about to be delivered
-GroupStop = namedtuple("GroupStop", "tid sig")              # stopped by SIGSTOP/SIGTSTP/...
-NewTaskStop = namedtuple("NewTaskStop", "tid")              # a new task's first stop
-CreationStop = namedtuple("CreationStop", "tid event")      # fork/vfork/clone, before it returns
-ExitStop = namedtuple("ExitStop", "tid")                    # exiting, memory still there
-OtherStop = namedtuple("OtherStop", "tid event sig")        # anything else (none expected)
-Exited = namedtuple("Exited", "tid status rusage")          # gone: exited or killed
+# The kinds of event (every stop has tid; Exited has the wait status and rusage).
+SignalStop = value("SignalStop", "tid sig")            # a signal about to be delivered
+GroupStop = value("GroupStop", "tid sig")              # stopped by SIGSTOP/SIGTSTP/...
+NewTaskStop = value("NewTaskStop", "tid")              # a new task's first stop
+CreationStop = value("CreationStop", "tid event")      # fork/vfork/clone, before it returns
+ExitStop = value("ExitStop", "tid")                    # exiting, memory still there
+OtherStop = value("OtherStop", "tid event sig")        # anything else (none expected)
+Exited = value("Exited", "tid status rusage")          # gone: exited or killed
 
 # Restarts.
-Cont = namedtuple("Cont", "sig")          # resume, delivering sig (0: none)
-Listen = namedtuple("Listen", "")         # stay in group-stop, but report SIGCONT
-Detach = namedtuple("Detach", "sig")      # untrace, delivering sig
-Start = namedtuple("Start", "options")    # a new task: set options (if any), resume
+Cont = value("Cont", "sig")          # resume, delivering sig (0: none)
+Listen = value("Listen", "")         # stay in group-stop, but report SIGCONT
+Detach = value("Detach", "sig")      # untrace, delivering sig
+Start = value("Start", "options")    # a new task: set options (if any), resume
 RESUME = Cont(0)
 
 

@@ -514,7 +514,7 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         tree = tracer.tree()
         if oom_watch:
             try:
-                tree = tree._replace(oom=oom_watch.result())
+                tree = tree.replace(oom=oom_watch.result())
             except OSError as exc:
                 notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
     finally:
@@ -527,12 +527,12 @@ def trace(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
                 notes.append(f"could not remove the job cgroup {job_cgroup.path}: {exc}")
     if tree.oom is None:
         why = "no job cgroup to count kills in" if job_cgroup is None else "OOM counters not readable"
-        tree = tree._replace(unmeasured={**tree.unmeasured, "oom": why})
+        tree = tree.replace(unmeasured={**tree.unmeasured, "oom": why})
     if tree.peak_kb is None:
         why = no_cgroup if sample_ms is None else "no sample found a process of the job to read"
-        tree = tree._replace(unmeasured={**tree.unmeasured, "peak_kb": why})
+        tree = tree.replace(unmeasured={**tree.unmeasured, "peak_kb": why})
     run = _make_run(argv, tracer, child, elapsed, tree)
-    return run._replace(warnings=run.warnings + tuple(notes))
+    return run.replace(warnings=run.warnings + tuple(notes))
 
 
 def _make_run(argv, tracer, child, elapsed, tree) -> Run:

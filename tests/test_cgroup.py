@@ -2,12 +2,12 @@
 
 import contextlib
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from logmemory import cgroup
+from logmemory.record import Oom
 
 MOUNTINFO_V1_V2 = (
     b"31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
@@ -276,7 +276,7 @@ def test_enclosing_limit_is_the_smallest_of_our_cgroup_and_its_ancestors(tmp_pat
     for d, limit in ((tmp_path / "a", "300000000"), (tmp_path / "a" / "b", "200000000"),
                      (own, "max")):
         (d / "memory.max").write_text(limit + "\n")
-    assert cgroup.enclosing_limit(str(own), "cgroup2") == (str(tmp_path / "a" / "b"), 200000000)
+    assert cgroup.enclosing_limit(str(own), "cgroup2") == cgroup.Limit(str(tmp_path / "a" / "b"), 200000000)
     (own / "memory.max").write_text("max\n")
     (tmp_path / "a" / "b" / "memory.max").write_text("max\n")
     (tmp_path / "a" / "memory.max").write_text("max\n")
@@ -301,9 +301,9 @@ def test_oom_watch_v2_job_limit_hit(tmp_path):
     watch.apply()
     assert (job / "memory.max").read_text() == str(100000000 - (20 << 20) - cgroup.TRACER_ROOM)
     fake_v2_counters(job, 0, 0)
-    assert watch.result() == (0, None, None, None)
+    assert watch.result() == Oom(0, None, None, None)
     fake_v2_counters(job, 2, 1)
-    assert watch.result() == (1, 100000000, str(outer), None)
+    assert watch.result() == Oom(1, 100000000, str(outer), None)
 
 
 def test_oom_watch_v2_enclosing_limit_hit(tmp_path):
@@ -319,7 +319,7 @@ def test_oom_watch_v2_enclosing_limit_hit(tmp_path):
     assert not watch.applied and not (job / "memory.max").exists()   # no room left for a limit
     fake_v2_counters(job, 0, 1)
     fake_v2_counters(outer, 1, 2, local="oom 1\noom_kill 1\n")
-    assert watch.result() == (1, 100000000, str(outer), 1)
+    assert watch.result() == Oom(1, 100000000, str(outer), 1)
 
 
 @pytest.mark.parametrize("path, managed", [
@@ -329,10 +329,28 @@ def test_oom_watch_v2_enclosing_limit_hit(tmp_path):
     ("/machine.slice/machine-vm1.scope", True),
     ("/slurm/uid_0/job_1/step_0", False),
     ("/process_api/x", False),
+    ("/user.slicer/x", False),
+    ("/init.scope/user@x.service", False),
     ("/", False)])
 def test_which_cgroups_systemd_manages(path, managed):
     from logmemory import systemd
-    assert bool(re.search(systemd.MANAGED, path)) == managed
+    assert systemd.is_unit_path(path) == managed
+
+
+@pytest.mark.parametrize("path, owner", [
+    ("/slurm/uid_0/job_12/step_0/user/task_0", "a Slurm job step"),
+    ("/system.slice/slurmstepd.scope/job_7/step_batch", "a Slurm job step"),
+    ("/slurm/job_x/step_0", None),
+    ("/system.slice/docker-0123abcd.scope", "a container's cgroup"),
+    ("/machine.slice/libpod-42.scope/container", "a container's cgroup"),
+    ("/kubepods.slice/kubepods-burstable.slice/pod1", "a container's cgroup"),
+    ("/kubepods/besteffort/pod1/abc", "a container's cgroup"),
+    ("/system.slice/crio-9.scope", "a container's cgroup"),
+    ("/user.slice/user-1000.slice/session-2.scope", None),
+    ("/mydocker-notes", None),
+    ("/", None)])
+def test_which_cgroups_belong_to_a_batch_system_or_container(path, owner):
+    assert cgroup._foreign(path) == owner
 
 
 @pytest.mark.parametrize("path, slice_", [("/system.slice/cron.service", "system.slice"),

@@ -22,12 +22,12 @@ def test_parse_running_process_keeps_lines_verbatim():
 
 @pytest.mark.parametrize("name", ["status_zombie", "status_kthread"])
 def test_no_memory_lines(name):
-    assert procfs.parse_status((DATA / name).read_bytes()) == (None, None, None, None)
+    assert procfs.parse_status((DATA / name).read_bytes()) == procfs.Status(None, None, None, None)
 
 
 def test_exact_layout():
     st = procfs.parse_status(b"Name:\tx\nVmPeak:\t  208076 kB\nVmSize:\t 1 kB\nVmHWM:\t  206756 kB\n")
-    assert st == (b"VmPeak:\t  208076 kB\n", b"VmHWM:\t  206756 kB\n", 208076, 206756)
+    assert st == procfs.Status(b"VmPeak:\t  208076 kB\n", b"VmHWM:\t  206756 kB\n", 208076, 206756)
 
 
 def test_read_status_uses_task_path_under_injected_root(tmp_path):

@@ -385,9 +385,9 @@ def test_megabytes_without_a_blank_line(tmp_path):
     tree = Tree(processes=20000, threads=20000, max_vmhwm_kb=19999, max_vmhwm_pid=19999,
                 max_vmhwm_cmd=(b"worker",), peak_kb=30000, peak_source="cgroup1")
     small = Run(argv=(b"step",), ended=time.localtime(), wait_status=0, pid=2, vmhwm_kb=10,
-                maxrss_kb=10, elapsed_s=1.0, user_s=0.1, sys_s=0.1, tree=tree._replace(peak_kb=None),
+                maxrss_kb=10, elapsed_s=1.0, user_s=0.1, sys_s=0.1, tree=tree.replace(peak_kb=None),
                 label="small")
-    big = small._replace(processes=procs, tree=tree, label="big")
+    big = small.replace(processes=procs, tree=tree, label="big")
     log = tmp_path / "jsonl.log"
     log.write_bytes(writer.render(small, "json") * 3000 + writer.render(big, "json")
                     + writer.render(small, "json"))
