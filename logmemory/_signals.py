@@ -113,6 +113,23 @@ def sent_by_us(info) -> bool:
     return info.si_pid == os.getpid() and info.si_code <= 0
 
 
+# Python ignores these at start-up (a command gets them back at their default action).
+PYTHON_IGNORES = frozenset((SIGPIPE, SIGXFSZ))
+
+
+def take_interrupt():
+    """Take from the queue a pending signal that would have ended the command, if one came: not
+    one the caller blocked or ignored (nohup's SIGHUP: the command would not have died of it; the
+    signal thread passes it on later), nor one we caused (SIGPIPE of a write to a closed stderr)."""
+    for sig in signals_of(sigpending() & mask_of(FATAL) & ~caller_mask):
+        if sig not in PYTHON_IGNORES and sigaction(sig).handler == SIG_IGN:
+            continue
+        info = sigtimedwait(mask_of([sig]), 0)
+        if info is not None and not sent_by_us(info):
+            return info.si_signo
+    return None
+
+
 def raise_here(sig):
     """Send sig to this thread only (where it is unblocked), as raise() does."""
     _check(libc.syscall(_TGKILL, os.getpid(), libc.syscall(_GETTID), sig))

@@ -152,10 +152,33 @@ def _to_stderr(data):
 
 
 def _open(path, flags, what):
+    flags |= os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
     try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flags, 0o666)
+        if not _is_fifo(path):
+            return os.open(path, flags, 0o666)
+        # A FIFO blocks open() until a reader comes, with every signal held: wait for the reader
+        # here instead, where a signal can still end us (the command has not started).
+        while True:
+            try:
+                fd = os.open(path, flags | os.O_NONBLOCK)
+                os.set_blocking(fd, True)
+                return fd
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                    raise
+            sig = _signals.take_interrupt()
+            if sig is not None:
+                raise Interrupted(sig)
+            time.sleep(0.01)
     except OSError as exc:
         raise LogMemoryError(f"cannot open {what} '{path}': {exc.strerror}") from None
+
+
+def _is_fifo(path):
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _open_log(path, fmt):

@@ -29,9 +29,6 @@ LAUNCH_SCRIPT_NO_STDERR = 'exec 2>/dev/null\n(exec 2>&-; exec "$@")\nexit'
 # not in its arguments, which any local user can read in /proc/PID/cmdline.
 _SHELL_SETS = (b"PWD", b"IFS", b"OPTIND", b"PPID")
 
-# Python ignores these at start-up; a command must not inherit that.
-_RESET_SIGNALS = (_signals.SIGPIPE, _signals.SIGXFSZ)
-
 LAUNCHER_FDS = 12
 
 LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
@@ -145,7 +142,7 @@ def _exec_child(go_r, err_w, chld, argv, path, launcher, join_fd):
 
 def _restore_signals(chld):
     """What the command inherits: the caller's mask and SIGCHLD disposition, default actions."""
-    for sig in _RESET_SIGNALS:
+    for sig in _signals.PYTHON_IGNORES:
         _signals.set_handler(sig, _signals.SIG_DFL)
     if chld.handler == _signals.SIG_IGN:
         _signals.set_handler(_signals.SIGCHLD, _signals.SIG_IGN)
@@ -238,21 +235,12 @@ def _start_bare(argv, path, chld, join_fd, exc):
 
 
 def _stop_if_interrupted(pid):
-    """Before the go byte: a fatal signal sent to logmemory means the command must not start.
-
-    Not one the caller blocked or ignored (nohup's SIGHUP: the command would not have died of
-    it; the signal thread passes it on later, to a command that blocks or ignores it too), and
-    not one we caused ourselves (SIGPIPE of a write to a closed stderr)."""
-    for sig in _signals.signals_of(_signals.sigpending() & _signals.mask_of(_signals.FATAL)
-                                   & ~_signals.caller_mask):
-        if sig not in _RESET_SIGNALS and _signals.sigaction(sig).handler == _signals.SIG_IGN:
-            continue
-        info = _signals.sigtimedwait(_signals.mask_of([sig]), 0)
-        if info is None or _signals.sent_by_us(info):
-            continue
+    """Before the go byte: a fatal signal sent to logmemory means the command must not start."""
+    sig = _signals.take_interrupt()
+    if sig is not None:
         os.kill(pid, _signals.SIGKILL)
         os.waitpid(pid, 0)
-        raise Interrupted(info.si_signo)
+        raise Interrupted(sig)
 
 
 def reap(child: Child, timeout=0.2):

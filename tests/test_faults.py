@@ -58,23 +58,34 @@ def test_death_by_a_reserved_signal_comes_back_as_that_signal(lm, log, sig):
 
 
 def test_a_signal_before_the_command_started_ends_logmemory_without_it(tmp_path):
-    """logmemory opens its log before it starts the command: a FIFO with no reader yet holds it
-    there, where a SIGTERM comes; the command is not run, logmemory says so and ends by it."""
+    """logmemory opens its log before it starts the command: a FIFO with no reader holds it
+    there, where a SIGTERM comes; the command is not run, logmemory says so and ends by it,
+    without waiting for a reader that may never come."""
     ran, fifo = tmp_path / "ran", tmp_path / "log"
     os.mkfifo(fifo)
     p = subprocess.Popen([*logmemory_command(), "-o", str(fifo), "touch", str(ran)],
                          env=logmemory_env(), stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{p.pid}/wchan").read_text() != "wait_for_partner":
-        assert time.monotonic() < deadline, "logmemory never opened its log"
+    # It waits for the reader in short sleeps, between which a signal can end it.
+    while Path(f"/proc/{p.pid}/wchan").read_text() != "hrtimer_nanosleep":
+        assert time.monotonic() < deadline, "logmemory never waited for its log's reader"
         time.sleep(0.01)
     p.send_signal(signal.SIGTERM)
-    with open(fifo, "rb") as reader:  # lets the open return; nothing is written
-        assert p.wait(timeout=30) == -signal.SIGTERM
-        assert reader.read() == b""
+    assert p.wait(timeout=30) == -signal.SIGTERM
     assert not ran.exists()
     assert p.stderr.read() == \
         b"logmemory: SIGTERM received before the command started: it was not run\n"
+
+
+def test_a_fifo_log_gets_the_record_once_a_reader_comes(tmp_path):
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    p = subprocess.Popen([*logmemory_command(), "-o", str(fifo), "sh", "-c", "exit 3"],
+                         env=logmemory_env(), stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    with open(fifo, "rb") as reader:
+        assert p.wait(timeout=30) == 3, p.stderr.read()
+        assert b"Exit:\t3\n" in reader.read()
 
 
 def test_group_signal_reaches_a_command_without_main_thread_once(memhog, tmp_path):
