@@ -236,3 +236,41 @@ def test_a_record_file_that_cannot_be_written_is_not_left_empty(lm_cmd, tmp_path
                        timeout=30)
     assert r.returncode == 3 and b'"exit_code": 3' in r.stderr
     assert not record.exists()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 16 KiB tmpfs of our own: a disk that fills up after a few dozen records."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "lm", str(mnt)],
+                                           stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_concurrent_writers_on_a_filling_disk_each_record_whole_and_once(lm_cmd, small_tmpfs):
+    """64 runs append to one log on a disk that fills up midway: every record in the log is
+    whole, and each run's record is either there or on its stderr, never both, never lost."""
+    log = small_tmpfs / "m.log"
+    # Most of the disk is taken: some records fit, then short writes (part of a record fits in
+    # the last page) and failed ones (none fits) race with whole ones.
+    (small_tmpfs / "filler").write_bytes(b"x" * 6000)
+    runs = [subprocess.Popen([*lm_cmd, "-o", str(log), "--format=json", f"--label=run{i}",
+                              "sh", "-c", f"exit {i % 5}"],
+                             env=logmemory_env(), stderr=subprocess.PIPE) for i in range(64)]
+    in_stderr = set()
+    for i, p in enumerate(runs):
+        err = p.stderr.read()
+        assert p.wait(timeout=60) == i % 5, err
+        for line in err.splitlines():
+            if line.startswith(b"{"):
+                in_stderr.add(json.loads(line)["label"])
+            else:
+                assert line.startswith(b"logmemory: cannot write to"), err
+    in_log = [json.loads(line)["label"] for line in log.read_bytes().splitlines()]
+    assert len(in_log) == len(set(in_log))
+    assert not set(in_log) & in_stderr
+    assert set(in_log) | in_stderr == {f"run{i}" for i in range(64)}
+    assert in_log and in_stderr, "the disk did not fill midway: the test proves nothing"
