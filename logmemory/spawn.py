@@ -4,15 +4,24 @@ import errno
 import os
 import resource
 import stat
+import sys
 import time
 
 from logmemory import _ptrace, _signals, procfs
 from logmemory.errors import CannotRun, Interrupted, LogMemoryError
 from logmemory.value import value
 
-# The command is forked by a small shell rather than by this Python process: the kernel counts
-# the pages a child inherits at fork in its ru_maxrss, and a Python parent would give every
-# command a floor of about 10 MB where GNU time's is about 1 MB. env(1) keeps argv[0] as
+# The command is forked by a small launcher rather than by this Python process: the kernel
+# counts the pages a child inherits at fork in its ru_maxrss, and a Python parent would give
+# every command a floor of about 10 MB where GNU time's is about 1 MB.
+#
+# The one-file binary is its own launcher: its bootloader, run with LAUNCH_VARIABLE set, forks
+# and execs the command in C without starting Python (build/bootloader/pyi_user_cache.c), and
+# passes the environment as it is.
+BOOTLOADER = b"/proc/self/exe"
+LAUNCH_VARIABLE = b"_PYI_LOGMEMORY_LAUNCH"
+
+# Elsewhere (python -m logmemory) the launcher is sh with env(1), which keeps argv[0] as
 # given and runs the command with execvp semantics even when its name is a shell builtin.
 # The shell's own stderr goes to /dev/null: dash reports a child killed by a signal
 # ("Terminated") while the command's redirections are in place, so the command runs in a
@@ -35,8 +44,8 @@ LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
 
 # A started child: whether it runs the launcher under our trace (else trace_error says why not),
-# the high-water mark it inherited at fork (untraced only) and the exec-error pipe.
-Child = value("Child", "pid traced floor_kb error_fd trace_error")
+# which launcher, the high-water mark it inherited at fork (untraced only), the exec-error pipe.
+Child = value("Child", "pid traced launcher floor_kb error_fd trace_error")
 
 
 def resolve(name: bytes) -> bytes:
@@ -97,7 +106,9 @@ def _is_shell_name(name):
     return name[:1] not in b"0123456789" and name.replace(b"_", b"a").isalnum()
 
 
-def _launcher_argv(argv, fd_limit):
+def _launcher_argv(argv, path, fd_limit):
+    if getattr(sys, "frozen", False):
+        return [BOOTLOADER, path, *argv]
     env = next((e for e in (b"/usr/bin/env", b"/bin/env") if os.access(e, os.X_OK)), None)
     if env is None or fd_limit < LAUNCHER_FDS:
         return None
@@ -127,6 +138,8 @@ def _exec_child(go_r, err_w, chld, argv, path, launcher, join_fd):
             # Last, so that little of this Python copy is charged to the job before exec.
             os.write(join_fd, b"0")
         if how == b"T":
+            if launcher[0] == BOOTLOADER:
+                os.putenv(LAUNCH_VARIABLE, b"1")  # it unsets it before it runs the command
             os.execv(launcher[0], launcher)
         os.execv(path, argv)
     except OSError as exc:
@@ -185,7 +198,7 @@ def start(argv, path, trace=True, join_fd=None) -> Child:
     # itself; the command gets the caller's disposition back.
     chld = _signals.set_handler(_signals.SIGCHLD, _signals.SIG_DFL)
     fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    launcher = _launcher_argv(argv, fd_limit) if trace else None
+    launcher = _launcher_argv(argv, path, fd_limit) if trace else None
     try:
         go_r, go_w = os.pipe()
     except OSError as exc:
@@ -223,7 +236,7 @@ def start(argv, path, trace=True, join_fd=None) -> Child:
     _stop_if_interrupted(pid)
     os.write(go_w, b"T" if traced else b"U")
     os.close(go_w)
-    return Child(pid, traced, floor, err_r, trace_error)
+    return Child(pid, traced, launcher and launcher[0], floor, err_r, trace_error)
 
 
 def _start_bare(argv, path, chld, join_fd, exc):
@@ -231,7 +244,8 @@ def _start_bare(argv, path, chld, join_fd, exc):
     pid = os.fork()
     if pid == 0:
         _exec_child(None, None, chld, argv, path, None, join_fd)
-    return Child(pid, False, None, None, f"not traced: too few file descriptors ({exc.strerror})")
+    return Child(pid, False, None, None, None,
+                 f"not traced: too few file descriptors ({exc.strerror})")
 
 
 def _stop_if_interrupted(pid):

@@ -411,7 +411,7 @@ class Tracer:
         elif tid == self.child.pid and self.top is None:
             errno = spawn.exec_error(self.child)
             if errno is not None:
-                raise CannotRun("/bin/sh", errno, os.strerror(errno))
+                raise CannotRun(os.fsdecode(self.child.launcher), errno, os.strerror(errno))
             # The launcher ended before it could start the command (a signal, most likely).
             self.result = (status, None)
             self.done = True

@@ -46,8 +46,12 @@ def test_caller_ignoring_sigchld_from_perl_gets_the_status(lm_cmd, log, trace):
     assert (r.stdout, r.stderr) == (b"768", b"")
 
 
-def test_untraced_command_keeps_the_callers_ignored_sigchld(lm, log):
-    r = lm("--no-trace", "-o", str(log), "grep", "^SigIgn:", "/proc/self/status",
+@pytest.mark.parametrize("trace", [
+    pytest.param([], marks=pytest.mark.skipif(not BINARY, reason="python -m's launcher shell "
+                                                                 "resets it (README)")),
+    ["--no-trace"]], ids=["traced", "no-trace"])
+def test_command_keeps_the_callers_ignored_sigchld(lm, log, trace):
+    r = lm(*trace, "-o", str(log), "grep", "^SigIgn:", "/proc/self/status",
            preexec_fn=sigchld_ignored)
     assert r.returncode == 0
     assert int(r.stdout.split()[1], 16) & (1 << (signal.SIGCHLD - 1))

@@ -49,7 +49,7 @@ def scripted(tmp_path, monkeypatch):
         monkeypatch.setattr(stops, "apply", lambda tid, restart: restarts.append((tid, restart)))
         # No signal thread: it would hold every signal in this (pytest's) process too.
         monkeypatch.setattr(relay.Relay, "start", lambda self: None)
-        child = spawn.Child(pid=100, traced=True, floor_kb=None, error_fd=None, trace_error=None)
+        child = spawn.Child(pid=100, traced=True, launcher=b"/bin/sh", floor_kb=None, error_fd=None, trace_error=None)
         t = tracer.Tracer(child, lambda: 0.0, 0.0, proc_root=str(tmp_path))
         t.run()
         assert queue == []

@@ -20,6 +20,11 @@ int pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx);
  * it saying so. */
 void pyi_user_cache_hold_signals(void);
 
+/* With _PYI_LOGMEMORY_LAUNCH in the environment: run the file argv[1]
+ * with arguments argv[2...] in a child, without that variable, wait for
+ * it and exit (logmemory's launcher). Otherwise return at once. */
+void pyi_user_cache_launch(int argc, char **argv);
+
 /* Give this process the caller's mask back (the stock onefile parent,
  * which relays signals to its child). */
 void pyi_user_cache_release_signals(void);
