@@ -6,7 +6,7 @@ import stat
 import sys
 import time
 
-from logmemory import _signals, exitcodes, logfile, record, spawn, tracer, writer
+from logmemory import _signals, exitcodes, job, logfile, record, spawn, writer
 from logmemory.errors import CannotRun, Interrupted, LogMemoryError
 
 USAGE = ("Usage: logmemory -o LOGFILE [OPTION]... [--] COMMAND [ARG]...\n"
@@ -280,12 +280,12 @@ def main(args=None):
         json_needed = settings["record"] or settings["format"] == "json"
         if json_needed:
             import json  # noqa: F401 (now, while descriptors are sure to be there)
-        run = tracer.trace(argv, path, trace=not settings["no-trace"],
-                           follow=not settings["no-follow"], wait_all=settings["wait-all"],
-                           sample_ms=settings["sample"], use_cgroup=not settings["no-cgroup"],
-                           # Text and legacy records name one process; JSON and --per-process all.
-                           all_cmdlines=bool(json_needed or settings["per-process"]),
-                           relay_pid=_bootloader_pid())
+        run = job.run(argv, path, trace=not settings["no-trace"],
+                      follow=not settings["no-follow"], wait_all=settings["wait-all"],
+                      sample_ms=settings["sample"], use_cgroup=not settings["no-cgroup"],
+                      # Text and legacy records name one process; JSON and --per-process all.
+                      all_cmdlines=bool(json_needed or settings["per-process"]),
+                      relay_pid=_bootloader_pid())
     except (CannotRun, Interrupted, LogMemoryError) as exc:
         _say(str(exc))
         if record_fd is not None:

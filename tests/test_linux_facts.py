@@ -92,12 +92,12 @@ def test_no_stop_per_system_call(memhog):
     """dd making 20,000 system calls costs the tracer a handful of stops, not 40,000."""
     code = """
 import sys
-from logmemory import _ptrace, spawn, tracer
+from logmemory import _ptrace, job, spawn
 calls = []
 real = _ptrace.ptrace
 _ptrace.ptrace = lambda req, pid, addr=0, data=0: (calls.append(req), real(req, pid, addr, data))[1]
 argv = [b"dd", b"if=/dev/zero", b"of=/dev/null", b"bs=1", b"count=10000", b"status=none"]
-run = tracer.trace(argv, spawn.resolve(argv[0]))
+run = job.run(argv, spawn.resolve(argv[0]))
 print(len(calls), run.exit_code, run.vmhwm_kb is not None)
 """
     r = subprocess.run([sys.executable, "-c", code], env=logmemory_env(), cwd=ROOT,

@@ -12,7 +12,7 @@ from conftest import ROOT, logmemory_env
 
 PRELUDE = """
 import json, os, sys
-from logmemory import procfs, spawn, tracer
+from logmemory import job, procfs, spawn, tracer
 from logmemory.errors import Unreadable
 
 def report(run):
@@ -34,7 +34,7 @@ def fail(*args):
     raise Unreadable("cannot read /proc/1: Too many open files")
 procfs.read_status_fd = procfs.read_status = fail
 argv = [b"sh", b"-c", b"/bin/true; exit 3"]
-report(tracer.trace(argv, spawn.resolve(argv[0])))
+report(job.run(argv, spawn.resolve(argv[0])))
 """)
     assert out["status"] == 3 << 8
     assert out["unmeasured"]["vmhwm_kb"] == "at the exit stop: cannot read /proc/1: Too many open files"
@@ -54,7 +54,7 @@ def boom(*args):
     raise RuntimeError("boom")
 procfs.read_status_fd = procfs.read_status = boom
 argv = [b"sh", b"-c", {script!r}]
-report(tracer.trace(argv, spawn.resolve(argv[0])))
+report(job.run(argv, spawn.resolve(argv[0])))
 """)
         assert out["status"] == status, script
         assert out["warnings"] == ["internal error (RuntimeError: boom); nothing measured after "
@@ -78,7 +78,7 @@ def start(self, tid, action):
     return real(self, tid, action)
 tracer.Tracer._start = start
 argv = [b"sh", b"-c", {script!r}]
-report(tracer.trace(argv, spawn.resolve(argv[0])))
+report(job.run(argv, spawn.resolve(argv[0])))
 """)
         assert out["status"] == 6 << 8, fail_at
 
@@ -89,7 +89,7 @@ def test_no_descriptor_is_kept_after_a_run():
     out = traced("""
 before = sorted(os.listdir("/proc/self/fd"))
 argv = [b"sh", b"-c", b"for i in 1 2 3; do /bin/true; done; sleep 1 & exit 0"]
-tracer.trace(argv, spawn.resolve(argv[0]))
+job.run(argv, spawn.resolve(argv[0]))
 after = sorted(os.listdir("/proc/self/fd"))
 print(json.dumps({"status": 0, "warnings": [], "unmeasured": {}, "fds": [before, after]}))
 """)
@@ -126,9 +126,9 @@ class Tracer(tracer.Tracer):
         global t
         t = self
         super().run()
-tracer.Tracer = Tracer
+job.Tracer = Tracer
 argv = [b"sh", b"-c", b"{prog} /bin/true; {prog} /bin/true; exit 4"]
-run = tracer.trace(argv, spawn.resolve(argv[0]))
+run = job.run(argv, spawn.resolve(argv[0]))
 print(json.dumps({{"status": run.wait_status, "warnings": list(run.warnings), "unmeasured": {{}},
                   "left": sorted(t.tasks)}}))
 """)
@@ -152,7 +152,7 @@ def faulty(target, n, script):
     """Code that runs sh -c script traced, with target (a dotted name) raising at its nth call."""
     return FAIL_AT.format(target=target, n=n) + f"""
 argv = [b"sh", b"-c", {script!r}]
-report(tracer.trace(argv, spawn.resolve(argv[0])))
+report(job.run(argv, spawn.resolve(argv[0])))
 """
 
 
@@ -197,7 +197,7 @@ def gone(pid, *args, **kw):
     raise ProcessGone(f"process {pid} is gone")
 cgroup.create, procfs.read_pss_kb = no_cgroup, gone
 argv = [b"sh", b"-c", b"sleep 0.1"]
-run = tracer.trace(argv, spawn.resolve(argv[0]), sample_ms=5)
+run = job.run(argv, spawn.resolve(argv[0]), sample_ms=5)
 print(json.dumps(run.to_dict()["tree"]))
 """)
     assert out["peak_kb"] is None and out["peak_source"] is None

@@ -1,0 +1,142 @@
+"""One job: its cgroup, the launcher, the event loop over its processes, and its record."""
+
+import os
+import time
+
+from logmemory import _signals, cgroup, spawn
+from logmemory.errors import CannotRun
+from logmemory.record import Run
+from logmemory.tracer import Tracer
+
+
+def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
+        clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True,
+        use_cgroup=True) -> Run:
+    """Run argv (path already resolved) to completion and measure it; never alters its outcome.
+
+    relay_pid: a process that forwards the signals it gets to us (the one-file bootloader).
+    all_cmdlines: record every process's command line, not only the largest one's."""
+    # Held from here on (if the caller has not done it earlier), so that no signal slips
+    # between fork and the event loop; the child restores the caller's mask before exec.
+    _signals.hold()
+    if wait_all:
+        spawn.become_subreaper()
+    try:
+        ours = [os.getpid()] + ([relay_pid] if relay_pid else [])
+        job_cgroup, no_cgroup = (cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None) \
+            if use_cgroup else (None, "no cgroup made, as asked (--no-cgroup)")
+    except (cgroup.Unavailable, OSError) as exc:
+        job_cgroup, no_cgroup = None, str(exc)
+    except Exception as exc:  # a bug of ours: the job runs all the same, without the cgroup
+        job_cgroup, no_cgroup = None, f"internal error ({type(exc).__name__}: {exc})"
+    child = None
+    oom_watch, notes = None, []
+    if job_cgroup:
+        try:
+            oom_watch = cgroup.watch_oom(job_cgroup, ours)
+            if oom_watch.limit and not oom_watch.applied:
+                notes.append(f"no room for the job under the memory limit of {oom_watch.limit.path}"
+                             "; if the OOM killer strikes, its figures may be cut")
+        except Exception as exc:  # OSError, or a bug of ours: the job runs without the limit
+            notes.append(f"cannot limit the job cgroup under the enclosing limit: {exc}")
+    try:
+        try:
+            join_fd = job_cgroup.join_fd() if job_cgroup else None
+        except OSError as exc:  # out of descriptors: measure without the cgroup
+            join_fd, no_cgroup = None, f"cannot open the job cgroup: {exc.strerror}"
+            job_cgroup.remove()
+            job_cgroup = None
+        started = clock()
+        try:
+            child = spawn.start(argv, path, trace, join_fd)
+        finally:
+            if join_fd is not None:
+                os.close(join_fd)
+        if not child.traced and child.error_fd is not None:
+            # Without ptrace a failed exec is the child's only news; wait for it here.
+            errno = spawn.exec_error(child)
+            if errno is not None:
+                os.waitpid(child.pid, 0)
+                raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
+        tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup,
+                        relay_pid, all_cmdlines)
+        tracer.run()
+        elapsed = clock() - started
+        if child.traced:
+            spawn.reap(child)
+        tree = tracer.tree()
+        if oom_watch:
+            try:
+                tree = tree.replace(oom=oom_watch.result())
+            except OSError as exc:
+                notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
+    finally:
+        if child is not None and child.error_fd is not None:
+            os.close(child.error_fd)
+        if job_cgroup:
+            try:
+                job_cgroup.remove()
+            except OSError as exc:
+                notes.append(f"could not remove the job cgroup {job_cgroup.path}: {exc}")
+    if tree.oom is None:
+        why = "no job cgroup to count kills in" if job_cgroup is None else "OOM counters not readable"
+        tree = tree.replace(unmeasured={**tree.unmeasured, "oom": why})
+    if tree.peak_kb is None:
+        why = no_cgroup if sample_ms is None else "no sample found a process of the job to read"
+        tree = tree.replace(unmeasured={**tree.unmeasured, "peak_kb": why})
+    run = _make_run(argv, tracer, child, elapsed, tree)
+    return run.replace(warnings=run.warnings + tuple(notes))
+
+
+def _make_run(argv, tracer, child, elapsed, tree) -> Run:
+    status, rusage = tracer.result
+    unmeasured = {}
+    warnings = []
+    st = tracer.top.status if tracer.top else None
+    if st is None or st.vmhwm_kb is None:
+        if tracer.broken:
+            reason = tracer.broken
+        elif child.trace_error:
+            reason = child.trace_error
+            warnings.append(f"{reason}: VmPeak and VmHWM not measured; MaxRSS from wait4 only")
+        elif not child.traced:
+            reason = "not traced (--no-trace)"
+        elif tracer.top is None:
+            reason = "the command never started"
+        elif not tracer.exit_stop_seen:
+            reason = "no exit stop (killed before the kernel reported its exit)"
+        elif tracer.top.read_error:
+            reason = f"at the exit stop: {tracer.top.read_error}"
+        else:
+            reason = "/proc status had no memory lines at the exit stop"
+        unmeasured["vmpeak_kb"] = unmeasured["vmhwm_kb"] = reason
+        st = None
+    if rusage is None:
+        unmeasured["maxrss_kb"] = unmeasured["user_s"] = unmeasured["sys_s"] = "no rusage"
+    if tracer.read_error:
+        warnings.append(f"{tracer.read_error}: figures of some processes not measured")
+    if tracer.cmd_error:
+        warnings.append(f"{tracer.cmd_error}: command lines of some processes not read")
+    if tracer.broken:
+        warnings.append(f"{tracer.broken}; nothing measured after it, the command ran on")
+    if tracer.relay.broken:
+        warnings.append(f"{tracer.relay.broken}; signals sent to logmemory after it were lost")
+    return Run(
+        argv=tuple(argv),
+        ended=time.localtime(),
+        wait_status=status,
+        pid=tracer.top.pid if tracer.top else None,
+        vmpeak_line=st.vmpeak_line if st else None,
+        vmhwm_line=st.vmhwm_line if st else None,
+        vmpeak_kb=st.vmpeak_kb if st else None,
+        vmhwm_kb=st.vmhwm_kb if st else None,
+        maxrss_kb=rusage.ru_maxrss if rusage else None,
+        maxrss_floor_kb=child.floor_kb,
+        elapsed_s=elapsed,
+        user_s=rusage.ru_utime if rusage else None,
+        sys_s=rusage.ru_stime if rusage else None,
+        unmeasured=unmeasured,
+        warnings=tuple(warnings),
+        tree=tree,
+        processes=tuple(p.record() for p in tracer.procs) if tracer.follow else (),
+    )
