@@ -12,7 +12,7 @@ from logmemory import _ptrace, procfs
 
 
 def test_fork_from_python_inflates_ru_maxrss():
-    """Why the command is forked by a small shell: a Python parent passes on ~10 MB."""
+    """Why the command is forked by a small launcher: a Python parent passes on ~10 MB."""
     pid = os.fork()
     if pid == 0:
         os.execv("/bin/true", ["/bin/true"])
@@ -181,3 +181,24 @@ def test_cgroup2_gives_controllers_only_below_cgroups_without_processes():
         finally:
             sleeper.kill()
             sleeper.wait()
+
+
+def test_a_signal_to_a_group_looks_the_same_as_one_to_the_process():
+    """Why untraced, logmemory cannot tell a group signal (which the command got too) from one
+    sent to it alone: the receiver's siginfo is the same, and nothing in /proc records a signal
+    once it was delivered (the README's limits). Traced, the command's delivery stop tells."""
+    code = ("import signal, sys\n"
+            "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+            "print(flush=True)\n"
+            "for _ in range(2):\n"
+            "    i = signal.sigwaitinfo({signal.SIGUSR1})\n"
+            "    print(i.si_code, i.si_pid, i.si_uid, i.si_status, i.si_errno, flush=True)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         process_group=0)
+    assert p.stdout.readline() == b"\n"
+    os.kill(p.pid, signal.SIGUSR1)
+    direct = p.stdout.readline()
+    os.killpg(p.pid, signal.SIGUSR1)
+    group = p.stdout.readline()
+    assert p.wait(timeout=30) == 0
+    assert direct == group == f"0 {os.getpid()} {os.getuid()} 0 0\n".encode()
