@@ -120,7 +120,7 @@ CONTAINER_PREFIXES = ("docker-", "libpod-", "cri-containerd-", "crio-", "kubepod
 def _foreign(path):
     """What owns our cgroup, where it is neither systemd nor us; None otherwise."""
     words = path.split("/")
-    if any(w.startswith("job_") and w[4:].isdigit() and after.startswith("step_")
+    if any(w.startswith("job_") and w[4:].isdecimal() and after.startswith("step_")
            for w, after in zip(words, words[1:])):
         return "a Slurm job step"
     if any(w.startswith(CONTAINER_PREFIXES) for w in words):

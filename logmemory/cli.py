@@ -157,7 +157,9 @@ def _open(path, flags, what):
         if not _is_fifo(path):
             return os.open(path, flags, 0o666)
         # A FIFO blocks open() until a reader comes, with every signal held: wait for the reader
-        # here instead, where a signal can still end us (the command has not started).
+        # here instead, where a signal can still end us (the command has not started), within
+        # 10 ms for the first second, then 100 ms (each look costs ~0.2 ms of CPU).
+        started = time.monotonic()
         while True:
             try:
                 fd = os.open(path, flags | os.O_NONBLOCK)
@@ -169,7 +171,7 @@ def _open(path, flags, what):
             sig = _signals.take_interrupt()
             if sig is not None:
                 raise Interrupted(sig)
-            time.sleep(0.01)
+            time.sleep(0.01 if time.monotonic() - started < 1 else 0.1)
     except OSError as exc:
         raise LogMemoryError(f"cannot open {what} '{path}': {exc.strerror}") from None
 

@@ -44,7 +44,8 @@ LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
 
 # A started child: whether it runs the launcher under our trace (else trace_error says why not),
-# which launcher, the high-water mark it inherited at fork (untraced only), the exec-error pipe.
+# the name to give if the launcher cannot be run, the high-water mark it inherited at fork
+# (untraced only), the exec-error pipe.
 Child = value("Child", "pid traced launcher floor_kb error_fd trace_error")
 
 
@@ -236,7 +237,14 @@ def start(argv, path, trace=True, join_fd=None) -> Child:
     _stop_if_interrupted(pid)
     os.write(go_w, b"T" if traced else b"U")
     os.close(go_w)
-    return Child(pid, traced, launcher and launcher[0], floor, err_r, trace_error)
+    return Child(pid, traced, _launcher_name(launcher, argv), floor, err_r, trace_error)
+
+
+def _launcher_name(launcher, argv):
+    """The bootloader fails to run only for what the command brings (E2BIG: its arguments)."""
+    if launcher is None:
+        return None
+    return argv[0] if launcher[0] == BOOTLOADER else launcher[0]
 
 
 def _start_bare(argv, path, chld, join_fd, exc):

@@ -22,7 +22,7 @@ def is_unit_path(cgroup_path):
     words = cgroup_path.split("/")
     if len(words) > 1 and words[1] in ("user.slice", "system.slice", "machine.slice"):
         return True
-    return any(w.startswith("user@") and w.endswith(".service") and w[5:-8].isdigit()
+    return any(w.startswith("user@") and w.endswith(".service") and w[5:-8].isdecimal()
                for w in words)
 
 

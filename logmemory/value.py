@@ -1,8 +1,10 @@
-"""Plain data with named fields, for every record type of the package.
+"""Plain frozen data with named fields, for every record type of the package.
 
 collections.namedtuple would do, but importing collections and generating each class costs
 the binary about 3 ms a run; these are ordinary classes, and compare by type as well as value.
 """
+
+import sys
 
 
 class Value:
@@ -16,16 +18,19 @@ class Value:
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__} takes {len(names)} fields, got {len(args)}")
         for name, value in zip(names, args):
-            setattr(self, name, value)
+            object.__setattr__(self, name, value)
         for name in names[len(args):]:
             if name in kwargs:
-                setattr(self, name, kwargs.pop(name))
+                object.__setattr__(self, name, kwargs.pop(name))
             elif name in self.DEFAULTS:
-                setattr(self, name, self.DEFAULTS[name])
+                object.__setattr__(self, name, self.DEFAULTS[name])
             else:
                 raise TypeError(f"{type(self).__name__}: missing field {name!r}")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: no field {next(iter(kwargs))!r}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is frozen: use replace()")
 
     def _values(self):
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -45,7 +50,12 @@ class Value:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"{type(self).__name__}({fields})"
 
+    def __reduce__(self):
+        return type(self), self._values()
+
 
 def value(name, fields, defaults=None):
     """A Value subclass named name with the space-separated fields, like namedtuple()."""
-    return type(name, (Value,), {"__slots__": tuple(fields.split()), "DEFAULTS": defaults or {}})
+    # Named after the caller's module, as namedtuple() does, so that pickle finds the class.
+    return type(name, (Value,), {"__slots__": tuple(fields.split()), "DEFAULTS": defaults or {},
+                                 "__module__": sys._getframe(1).f_globals["__name__"]})

@@ -326,3 +326,12 @@ def test_python_runs_in_the_process_the_caller_started(lm_cmd, log, private_tmp)
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=60)
         _remove_job_cgroup(p.pid)
+
+
+@binary_only
+def test_the_launcher_mode_is_not_taken_by_chance(lm, log):
+    """The bootloader launches a command only as spawn.py runs it (argv[0] /proc/self/exe)."""
+    r = lm("-o", str(log), "sh", "-c", 'echo "[$_PYI_LOGMEMORY_LAUNCH]"; exit 3',
+           env=dict(logmemory_env(), _PYI_LOGMEMORY_LAUNCH="1"))
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"[]\n", b"")
+    assert "Exit:\t3\n" in log.read_text()

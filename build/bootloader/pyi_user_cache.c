@@ -44,6 +44,7 @@
 
 #define UNPACK_PREFIX ".unpack-"
 #define PYI_LM_LAUNCH "_PYI_LOGMEMORY_LAUNCH"
+#define PYI_LM_LAUNCHER "/proc/self/exe"
 
 /* A private directory: a real directory (not a symlink), ours, and with
  * none of the permission bits in `forbidden`. */
@@ -344,23 +345,22 @@ pyi_user_cache_release_signals(void)
  * counts in a process's ru_maxrss the pages of the copy it was forked
  * from, and the tracer's copy of Python holds about 10 MB. This C code
  * forks at about 1 MB, and costs less than sh and env(1) did (~1.8 ms a
- * run): the environment passes as it is, in its order. Exits 126/127 with
- * a line on stderr if the command cannot be run; otherwise 0 once it has
- * ended (the tracer has the command's own status). */
+ * run): the environment passes as it is, in its order. Only as spawn.py
+ * asks for it: the variable set to "1" and argv[0] "/proc/self/exe", which
+ * no one types. Exits as the command did, or 126/127 with a line on
+ * stderr if it cannot be run (the tracer has the command's own status). */
 void
 pyi_user_cache_launch(int argc, char **argv)
 {
+    const char *launch = getenv(PYI_LM_LAUNCH);
     pid_t pid;
-    int error;
+    int error, status;
 
-    if (getenv(PYI_LM_LAUNCH) == NULL) {
+    if (launch == NULL || strcmp(launch, "1") != 0 || argc < 3 ||
+        strcmp(argv[0], PYI_LM_LAUNCHER) != 0) {
         return;
     }
     unsetenv(PYI_LM_LAUNCH);
-    if (argc < 3) {
-        fprintf(stderr, "logmemory: launcher: no command\n");
-        _exit(125);
-    }
     pid = fork();
     if (pid == 0) {
         /* argv[1] has a '/': no PATH search, but a script without #! runs
@@ -375,8 +375,11 @@ pyi_user_cache_launch(int argc, char **argv)
         _exit(126);
     }
     /* With SIGCHLD ignored (the caller's, which the command inherits),
-     * this returns ECHILD once the command has ended. */
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+     * this fails with ECHILD once the command has ended: no status. */
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            _exit(0);
+        }
     }
-    _exit(0);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }

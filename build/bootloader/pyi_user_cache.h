@@ -20,9 +20,10 @@ int pyi_user_cache_setup(struct PYI_CONTEXT *pyi_ctx);
  * it saying so. */
 void pyi_user_cache_hold_signals(void);
 
-/* With _PYI_LOGMEMORY_LAUNCH in the environment: run the file argv[1]
- * with arguments argv[2...] in a child, without that variable, wait for
- * it and exit (logmemory's launcher). Otherwise return at once. */
+/* Run as /proc/self/exe with _PYI_LOGMEMORY_LAUNCH=1: run the file
+ * argv[1] with arguments argv[2...] in a child, without that variable,
+ * wait for it and exit as it did (logmemory's launcher). Otherwise
+ * return at once. */
 void pyi_user_cache_launch(int argc, char **argv);
 
 /* Give this process the caller's mask back (the stock onefile parent,
