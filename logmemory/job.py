@@ -92,17 +92,20 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
     status, rusage = tracer.result
     unmeasured = {}
     warnings = []
-    st = tracer.top.status if tracer.top else None
+    never_started = tracer.top is None or child.trace_error == spawn.KILLED_EARLY
+    if never_started:
+        rusage = None  # (untraced, it would be our copy's that was to run the command)
+    st = None if never_started else tracer.top.status
     if st is None or st.vmhwm_kb is None:
         if tracer.broken:
             reason = tracer.broken
+        elif never_started:
+            reason = "the command never started"
         elif child.trace_error:
             reason = child.trace_error
             warnings.append(f"{reason}: VmPeak and VmHWM not measured; MaxRSS from wait4 only")
         elif not child.traced:
             reason = "not traced (--no-trace)"
-        elif tracer.top is None:
-            reason = "the command never started"
         elif not tracer.exit_stop_seen:
             reason = "no exit stop (killed before the kernel reported its exit)"
         elif tracer.top.read_error:
@@ -112,7 +115,8 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         unmeasured["vmpeak_kb"] = unmeasured["vmhwm_kb"] = reason
         st = None
     if rusage is None:
-        unmeasured["maxrss_kb"] = unmeasured["user_s"] = unmeasured["sys_s"] = "no rusage"
+        unmeasured["maxrss_kb"] = unmeasured["user_s"] = unmeasured["sys_s"] = \
+            "the command never started" if never_started else "no rusage"
     if tracer.read_error:
         warnings.append(f"{tracer.read_error}: figures of some processes not measured")
     if tracer.cmd_error:
@@ -125,18 +129,19 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         argv=tuple(argv),
         ended=time.localtime(),
         wait_status=status,
-        pid=tracer.top.pid if tracer.top else None,
+        pid=None if never_started else tracer.top.pid,
         vmpeak_line=st.vmpeak_line if st else None,
         vmhwm_line=st.vmhwm_line if st else None,
         vmpeak_kb=st.vmpeak_kb if st else None,
         vmhwm_kb=st.vmhwm_kb if st else None,
         maxrss_kb=rusage.ru_maxrss if rusage else None,
-        maxrss_floor_kb=child.floor_kb,
+        maxrss_floor_kb=None if never_started else child.floor_kb,
         elapsed_s=elapsed,
         user_s=rusage.ru_utime if rusage else None,
         sys_s=rusage.ru_stime if rusage else None,
         unmeasured=unmeasured,
         warnings=tuple(warnings),
         tree=tree,
-        processes=tuple(p.record() for p in tracer.procs) if tracer.follow else (),
+        processes=tuple(p.record() for p in tracer.procs)
+        if tracer.follow and not never_started else (),
     )

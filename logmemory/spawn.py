@@ -43,7 +43,8 @@ LAUNCHER_FDS = 12
 LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
 
-# A started child: whether it runs the launcher under our trace (else trace_error says why not),
+# A started child: whether it runs the launcher under our trace (else trace_error says why not,
+# or that it was killed before the command started),
 # the name to give if the launcher cannot be run, the high-water mark it inherited at fork
 # (untraced only), the exec-error pipe.
 Child = value("Child", "pid traced launcher floor_kb error_fd trace_error")
@@ -225,7 +226,7 @@ def start(argv, path, trace=True, join_fd=None) -> Child:
         try:
             _ptrace.seize(pid, LAUNCHER_OPTIONS)
         except OSError as exc:
-            trace_error = f"ptrace refused ({exc.strerror})"
+            trace_error = KILLED_EARLY if _ended(pid) else f"ptrace refused ({exc.strerror})"
     traced = trace and trace_error is None
     floor = None
     if not traced:
@@ -235,9 +236,22 @@ def start(argv, path, trace=True, join_fd=None) -> Child:
         except LogMemoryError:
             pass
     _stop_if_interrupted(pid)
-    os.write(go_w, b"T" if traced else b"U")
+    try:
+        os.write(go_w, b"T" if traced else b"U")
+    except BrokenPipeError:
+        # It was killed before it read it (a signal to the whole tree): the command never
+        # started, and the job ends as our child did.
+        trace_error = KILLED_EARLY
     os.close(go_w)
     return Child(pid, traced, _launcher_name(launcher, argv), floor, err_r, trace_error)
+
+
+KILLED_EARLY = "killed before the command started"
+
+
+def _ended(pid):
+    """Whether our child has ended (left unreaped: its status is the job's)."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 def _launcher_name(launcher, argv):

@@ -202,3 +202,28 @@ print(json.dumps(run.to_dict()["tree"]))
 """)
     assert out["peak_kb"] is None and out["peak_source"] is None
     assert out["unmeasured"]["peak_kb"] == "no sample found a process of the job to read"
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_the_child_killed_before_the_go_byte_ends_the_job_as_that_signal(when):
+    """A signal to the whole tree can kill logmemory's child before it is told to start the
+    command: the job ends by that signal, as the bare command would have, without a traceback
+    from the write to its closed pipe."""
+    out = traced(f"""
+from logmemory import _ptrace
+real = _ptrace.seize
+def seize(pid, options):
+    if "{when}" == "after":
+        real(pid, options)
+    os.kill(pid, 9)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    if "{when}" == "before":
+        real(pid, options)
+_ptrace.seize = seize
+argv = [b"sh", b"-c", b"exit 3"]
+report(job.run(argv, spawn.resolve(argv[0])))
+""")
+    assert out["status"] == 9 and out["warnings"] == []
+    # Untraced ("before"), wait4's figures would be our copy's, not the command's.
+    assert out["unmeasured"]["vmhwm_kb"] == out["unmeasured"]["maxrss_kb"] == \
+        "the command never started"
