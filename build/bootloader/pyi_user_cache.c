@@ -20,6 +20,10 @@
  * file is checked to be there at its size (about 20 lstat calls): a copy
  * that a temporary-file cleaner thinned out is unpacked again; and what
  * an unpacking killed midway left is removed.
+ *
+ * Two more things logmemory needs of its bootloader are at the end: the
+ * hold of every fatal signal from the first instruction, and the
+ * launcher mode that forks and execs the measured command.
  */
 
 #include <dirent.h>
