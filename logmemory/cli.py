@@ -280,8 +280,6 @@ def main(args=None):
             _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
                  "it runs without those privileges (use --no-trace)")
         json_needed = settings["record"] or settings["format"] == "json"
-        if json_needed:
-            import json  # noqa: F401 (now, while descriptors are sure to be there)
         run = job.run(argv, path, trace=not settings["no-trace"],
                       follow=not settings["no-follow"], wait_all=settings["wait-all"],
                       sample_ms=settings["sample"], use_cgroup=not settings["no-cgroup"],
