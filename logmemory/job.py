@@ -92,10 +92,10 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
     status, rusage = tracer.result
     unmeasured = {}
     warnings = []
-    never_started = tracer.top is None or child.trace_error == spawn.KILLED_EARLY
+    never_started = tracer.command is None or child.trace_error == spawn.KILLED_EARLY
     if never_started:
         rusage = None  # (untraced, it would be our copy's that was to run the command)
-    st = None if never_started else tracer.top.status
+    st = None if never_started else tracer.command.status
     if st is None or st.vmhwm_kb is None:
         if tracer.broken:
             reason = tracer.broken
@@ -108,8 +108,8 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
             reason = "not traced (--no-trace)"
         elif not tracer.exit_stop_seen:
             reason = "no exit stop (killed before the kernel reported its exit)"
-        elif tracer.top.read_error:
-            reason = f"at the exit stop: {tracer.top.read_error}"
+        elif tracer.command.read_error:
+            reason = f"at the exit stop: {tracer.command.read_error}"
         else:
             reason = "/proc status had no memory lines at the exit stop"
         unmeasured["vmpeak_kb"] = unmeasured["vmhwm_kb"] = reason
@@ -129,7 +129,7 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         argv=tuple(argv),
         ended=time.localtime(),
         wait_status=status,
-        pid=None if never_started else tracer.top.pid,
+        pid=None if never_started else tracer.command.pid,
         vmpeak_line=st.vmpeak_line if st else None,
         vmhwm_line=st.vmhwm_line if st else None,
         vmpeak_kb=st.vmpeak_kb if st else None,

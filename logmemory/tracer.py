@@ -97,7 +97,7 @@ class Tracer:
         self.cmd_error = None        # the same for a command line
         self.broken = None           # a bug of ours met while tracing; the job goes on without it
         self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE - _open_fds()
-        self.top = None
+        self.command = None
         self.tasks = {}              # live traced tid -> its Proc
         self.procs = []              # every process seen, in order of creation
         self.expected = {}           # new task -> how to start it at its first stop, still to come
@@ -175,7 +175,7 @@ class Tracer:
 
     def _note_delivery(self, ev):
         proc = self.tasks.get(ev.tid)
-        if proc is not None and proc is self.top:
+        if proc is not None and proc is self.command:
             # Any thread of the command: one whose main thread has exited takes signals there.
             try:
                 self.relay.delivered_to_command(ev.sig, _ptrace.getsiginfo_pid(ev.tid))
@@ -186,15 +186,15 @@ class Tracer:
         """After a bug of ours: every task but the command's own goes untraced at its next stop,
         as without logmemory, and we learn how the command ended; nothing more is measured."""
         if isinstance(ev, stops.Exited):
-            if self.top is not None and ev.tid == self.top.pid:
-                self.top.wait_status = ev.status
+            if self.command is not None and ev.tid == self.command.pid:
+                self.command.wait_status = ev.status
                 self.result = (ev.status, ev.rusage)
                 self.done = True  # even with --wait-all: the rest of the job is no longer traced
-            elif self.top is None and ev.tid == self.child.pid:
+            elif self.command is None and ev.tid == self.child.pid:
                 self.result = (ev.status, None)
                 self.done = True
             return None
-        if isinstance(ev, stops.CreationStop) and self.top is None and ev.tid == self.child.pid:
+        if isinstance(ev, stops.CreationStop) and self.command is None and ev.tid == self.child.pid:
             # The launcher started the command: that is still ours to follow to its end.
             new = _new_task(ev.tid)
             if new is not None:
@@ -208,17 +208,17 @@ class Tracer:
     def _of_command(self, tid):
         """Whether tid is a thread of the command: those stay traced, since one that execs
         takes over the command's pid and, untraced, would hide how it ends."""
-        if self.top is None:
+        if self.command is None:
             return False
-        if tid == self.top.pid or self.tasks.get(tid) is self.top:
+        if tid == self.command.pid or self.tasks.get(tid) is self.command:
             return True
         try:
-            return procfs.read_ids(tid, self.proc_root)[0] == self.top.pid
+            return procfs.read_ids(tid, self.proc_root)[0] == self.command.pid
         except LogMemoryError:
             return False
 
     def _begin_command(self, pid):
-        """The launcher has started the command: it is the top process, and gets the signals."""
+        """The launcher has started the command: it is the top process of the job, and gets the signals."""
         self._add_proc(pid, self.child.pid)
         self.relay.command_started([pid])
 
@@ -226,8 +226,8 @@ class Tracer:
         proc = Proc(pid, ppid, self.now())
         self.procs.append(proc)
         self.tasks[pid] = proc
-        if self.top is None:
-            self.top = proc
+        if self.command is None:
+            self.command = proc
         return proc
 
     def _add_thread(self, proc, tid):
@@ -256,7 +256,7 @@ class Tracer:
             self.ended_unclaimed.discard(new)
         elif new not in self.tasks:
             self.expected[new] = self._adopt(new, parent, self.tasks.get(parent), thread=None)
-        if parent == self.child.pid and self.top is not None and self.top.pid == new:
+        if parent == self.child.pid and self.command is not None and self.command.pid == new:
             return stops.Detach(0)  # the launcher has started the command: it is done
         return None
 
@@ -279,13 +279,13 @@ class Tracer:
         return self._start(tid, action)
 
     def _adopt(self, new, parent_tid, parent, thread):
-        """Enter a new task in the table; how it starts: "top", "run" or "untrack".
+        """Enter a new task in the table; how it starts: "command", "run" or "untrack".
 
         parent: the Proc that made it, None if unknown (the launcher, or gone); thread: None
         when the kernel's creation event is all we know."""
-        if self.top is None and parent_tid == self.child.pid:
+        if self.command is None and parent_tid == self.child.pid:
             self._begin_command(new)
-            return "top"
+            return "command"
         if not isinstance(parent, Proc):
             # Born of a traced parent that is gone: a process of the job all the same.
             if thread is False and self.follow:
@@ -319,7 +319,7 @@ class Tracer:
         proc = self.tasks.get(tid)
         if proc is not None and proc.pid == tid:
             self.open_next = proc
-        if action == "top":
+        if action == "command":
             return stops.Start(FOLLOW_OPTIONS if self.follow else TOP_OPTIONS)
         return stops.Start(0)
 
@@ -403,12 +403,12 @@ class Tracer:
                 proc.tids.clear()
                 if proc.status and self._beats_biggest(proc.status):
                     self.biggest = proc
-                if proc is self.top:
+                if proc is self.command:
                     self.result = (status, rusage)
                     self.done = not self.wait_all
                     if self.wait_all:
                         self.relay.retarget(p.pid for p in self.procs if p.wait_status is None)
-        elif tid == self.child.pid and self.top is None:
+        elif tid == self.child.pid and self.command is None:
             errno = spawn.exec_error(self.child)
             if errno is not None:
                 raise CannotRun(os.fsdecode(self.child.launcher), errno, os.strerror(errno))

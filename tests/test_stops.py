@@ -111,7 +111,7 @@ def test_the_launcher_woken_from_a_group_stop_is_not_taken_for_the_command(scrip
          (101, EXIT_STOP), (101, 0)],
         {100: (100, 1), 101: (101, 100)})
     assert restarts[:2] == [(100, stops.Listen()), (100, stops.Cont(0))]
-    assert t.top.pid == 101 and [p.pid for p in t.procs] == [101]
+    assert t.command.pid == 101 and [p.pid for p in t.procs] == [101]
 
 
 def test_a_task_killed_in_its_creation_stop_does_not_break_the_tracer(scripted, monkeypatch):
