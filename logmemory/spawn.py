@@ -44,9 +44,8 @@ LAUNCHER_OPTIONS = _ptrace.PTRACE_O_TRACEFORK | _ptrace.PTRACE_O_TRACEVFORK
 
 
 # A started child: whether it runs the launcher under our trace (else trace_error says why not,
-# or that it was killed before the command started),
-# the name to give if the launcher cannot be run, the high-water mark it inherited at fork
-# (untraced only), the exec-error pipe.
+# or that it was killed before the command started), the name to give if the launcher cannot
+# be run, the high-water mark it inherited at fork (untraced only), the exec-error pipe.
 Child = value("Child", "pid traced launcher floor_kb error_fd trace_error")
 
 

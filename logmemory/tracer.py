@@ -218,7 +218,7 @@ class Tracer:
             return False
 
     def _begin_command(self, pid):
-        """The launcher has started the command: it is the top process of the job, and gets the signals."""
+        """The launcher has started the command: the job's top process, which gets the signals."""
         self._add_proc(pid, self.child.pid)
         self.relay.command_started([pid])
 
