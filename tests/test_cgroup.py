@@ -1,7 +1,9 @@
 """The job cgroup: parsing, v2 on a fake cgroup tree, and live where the kernel offers it."""
 
 import contextlib
+import errno
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -180,11 +182,25 @@ def v2_playground(controllers):
         for cg in left:
             (cg / "cgroup.subtree_control").write_text(f"-{controller}")
         for cg in left:
-            for pid in (cg / "cgroup.procs").read_text().split():
-                (Path(mountpoint) / "cgroup.procs").write_text(pid)
-            cg.rmdir()
+            _empty_and_remove(cg, Path(mountpoint))
         if enabled_here:
             root_control.write_text(f"-{controller}")
+
+
+def _empty_and_remove(cg, root):
+    """As JobCgroup._empty does: a process still exiting keeps a cgroup busy for a moment
+    (EBUSY), after which the name would be taken for the next test's cgroup of this pid."""
+    for _ in range(1000):
+        for pid in (cg / "cgroup.procs").read_text().split():
+            (root / "cgroup.procs").write_text(pid)
+        try:
+            cg.rmdir()
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+        time.sleep(0.001)
+    cg.rmdir()
 
 
 def test_live_v2_peak(lm, tmp_path, memhog):
