@@ -5,6 +5,7 @@ import os
 import time
 
 from logmemory import procfs, systemd
+from logmemory.errors import LogMemoryError
 from logmemory.record import Oom
 from logmemory.value import value
 
@@ -170,6 +171,58 @@ def give_back(own, leaf, controller="memory"):
     os.rmdir(leaf)
 
 
+# What remove() does, done by a shell that outlives us: a SIGKILL leaves logmemory no time to
+# remove the job's cgroup, which then keeps its owner from removing theirs. It waits for the end
+# of a pipe that only logmemory holds (a normal end has removed everything by then), moves what
+# still runs back to our own cgroup, and removes the job's cgroups, deepest first.
+WATCHER = r"""trap '' HUP INT TERM QUIT
+read _ <&3
+exec 3<&-
+job=$1 own=$2 home=$3
+dirs() { for d in "$1"/*/; do [ -d "$d" ] && dirs "${d%/}"; done; echo "$1"; }
+tries=0
+while [ -d "$job" ] && [ $tries -lt 600 ]; do
+    if [ -n "$home" ]; then
+        for d in $(dirs "$job") "$own"; do echo -memory > "$d/cgroup.subtree_control"; done
+    fi
+    for d in $(dirs "$job"); do
+        for p in $(cat "$d/cgroup.procs"); do echo "$p" > "$own/cgroup.procs"; done
+        rmdir "$d"
+    done
+    [ -d "$job" ] && sleep 1
+    tries=$((tries + 1))
+done 2>/dev/null
+if [ -n "$home" ] && [ -d "$home" ]; then
+    echo -memory > "$own/cgroup.subtree_control"
+    for p in $(cat "$home/cgroup.procs"); do echo "$p" > "$own/cgroup.procs"; done
+    rmdir "$home"
+fi 2>/dev/null
+"""
+
+
+def _watch(job):
+    """Start the shell of WATCHER for the job's cgroup, not as our child (its parent exits at
+    once); the write end of its pipe, to keep open until the cgroup is removed."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", f"({WATCHER}) &", "sh", job.path,
+                                         job.parent, job.home or ""],
+                             {"PATH": "/usr/bin:/bin"}, setsid=True, setsigmask=(),
+                             file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                                           (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                                           (os.POSIX_SPAWN_DUP2, 1, 2), (os.POSIX_SPAWN_DUP2, r, 3)])
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # a caller's ignored SIGCHLD (not yet undone) has the kernel reap it
+    except OSError:
+        os.close(w)
+        raise
+    finally:
+        os.close(r)
+    return w
+
+
 class JobCgroup:
     """A cgroup made for one job: its first process joins through join_fd(); read peak_kb(),
     then remove()."""
@@ -182,6 +235,11 @@ class JobCgroup:
         self.path = os.path.join(parent, name)
         self.home = home  # the leaf logmemory moved to for make_room(), if it did
         self.enabled_in_root = False  # whether we enabled memory below the hierarchy's root
+        self.watcher_fd = None  # see guard()
+
+    def guard(self):
+        """Have the job's cgroup removed even if logmemory is killed (WATCHER)."""
+        self.watcher_fd = _watch(self)
 
     def join_fd(self):
         """A descriptor on which a process writes b"0" to move itself into the cgroup.
@@ -207,6 +265,9 @@ class JobCgroup:
         for path in inside:
             self._empty(path)
         self.restore()
+        if self.watcher_fd is not None:
+            os.close(self.watcher_fd)
+            self.watcher_fd = None
 
     def restore(self):
         """Take back what create() changed in our own cgroup (the job's is gone)."""
@@ -231,6 +292,69 @@ class JobCgroup:
         raise OSError(errno.EBUSY, f"cannot remove {path}")
 
 
+USAGE_FILES = {"cgroup2": "memory.current", "cgroup1": "memory.usage_in_bytes"}
+
+
+def _read_int(path, name):
+    with open(os.path.join(path, name)) as f:
+        return int(f.read())
+
+
+class Enclosing:
+    """The cgroup logmemory was started in, read as the job's where its owner (a batch system,
+    a container runtime) would find a cgroup of ours in the way once we are gone: SIGKILL, the
+    way a batch system ends a job, leaves no time to remove one. Its watermark counts
+    logmemory's own pages and, in a batch step, the script's shell: held_kb at the start."""
+
+    def __init__(self, version, path, owner):
+        self.version = version
+        self.path = self.parent = path
+        self.owner = owner
+        self.peak_before = _read_int(path, PEAK_FILES[version])
+        self.held_kb = _read_int(path, USAGE_FILES[version]) // 1024
+
+    def join_fd(self):
+        return None  # the command starts in it
+
+    def peak_kb(self):
+        """The watermark, once the job has raised it above what it was before; else Unavailable."""
+        peak = _read_int(self.path, PEAK_FILES[self.version])
+        if peak <= self.peak_before:
+            raise Unavailable(f"{self.version}: {self.path} ({self.owner}) had held "
+                              f"{self.peak_before // 1024} kB before the command started, and "
+                              "the job never took it higher: its own peak is not known")
+        return peak // 1024
+
+    def remove(self):
+        pass
+
+
+def _ancestors(root="/proc"):
+    """The pids from our parent up to init: a batch step's shell waits there, holding little."""
+    pids, pid = [], os.getppid()
+    while pid > 1 and len(pids) < 64:
+        pids.append(pid)
+        try:
+            pid = procfs.read_ids(pid, root)[1]
+        except LogMemoryError:
+            break
+    return pids
+
+
+def _enclosing(version, own, owner, ours):
+    """own read as the job's cgroup, if it holds nothing but ours and our ancestors."""
+    procs = {int(p) for p in _words(os.path.join(own, "cgroup.procs"))}
+    others = procs - set(ours) - set(_ancestors())
+    if others:
+        raise Unavailable(f"{version}: {own} is {owner}, not ours to make a cgroup in, and it "
+                          f"also holds {len(others)} other processes, so its peak is not the "
+                          "job's (--sample MS gives a sampled peak)")
+    if not os.path.exists(os.path.join(own, PEAK_FILES[version])):
+        raise Unavailable(f"{version}: no {PEAK_FILES[version]} in {own} (cgroup v2 has it "
+                          "from Linux 5.19)")
+    return Enclosing(version, own, owner)
+
+
 def _own_cgroup():
     with open("/proc/self/cgroup", "rb") as f:
         return f.read()
@@ -252,6 +376,13 @@ def create(name, mountinfo=None, proc_cgroup=None, ours=(), ask_systemd=True) ->
         if own is None:
             reasons.append(why)
             continue
+        owner = _foreign(own)
+        if owner:
+            try:
+                return _enclosing(version, own, owner, ours)
+            except (Unavailable, OSError) as exc:
+                reasons.append(str(exc))
+                continue
         cg = JobCgroup(version, own, name, os.path.join(own, name + "-self") if need == LEAF else None)
         try:
             if need == LEAF:
@@ -292,18 +423,13 @@ def create(name, mountinfo=None, proc_cgroup=None, ours=(), ask_systemd=True) ->
     raise Unavailable("; ".join(reasons) or "no memory cgroup controller is mounted")
 
 
-# Out of memory. A limit around logmemory covers the tracer too: once the job fills it, the
-# tracer's own pages (its code among them) are reclaimed, and at the victim's exit stop it faults
-# them back in, charged to the same full cgroup, so it waits in reclaim until the OOM reaper has
-# emptied the victim (2 s), whose high-water marks are then gone. A limit on the job's own cgroup
-# just under the enclosing one makes the OOM happen there, where the tracer is not.
+# Out of memory. logmemory sets no limit of its own: the job keeps the room it has without it
+# (less logmemory's own pages), the OOM killer strikes at the limit of whoever set one, and
+# the counters that the batch system reads are the ones that move.
 
 LIMIT_FILES = {"cgroup2": "memory.max", "cgroup1": "memory.limit_in_bytes"}
 # v1 shows "no limit" as the largest page-aligned long, v2 as "max".
 V1_UNLIMITED = 1 << 62
-# Kept free for logmemory beyond its resident size at the start: following 2,000 processes
-# grew the tracer by 2.6 MB (measured), a few threads by 0.2 MB.
-TRACER_ROOM = 8 << 20
 
 # The smallest limit on logmemory's own cgroup or an ancestor: its directory and bytes.
 Limit = value("Limit", "path bytes")
@@ -361,40 +487,27 @@ def _counters(path, version, local):
 
 
 class OomWatch:
-    """The job's cgroup limited just under the enclosing limit, and the counters that tell,
-    after the job, whether the OOM killer struck and which limit was hit."""
+    """The counters that tell, after the job, whether the OOM killer struck in the job's
+    cgroup and which enclosing limit was hit; made before the command starts."""
 
-    def __init__(self, job, limit: Limit, ours_bytes):
+    def __init__(self, job, limit: Limit):
         self.job = job
         self.limit = limit
-        self.job_limit = limit.bytes - ours_bytes - TRACER_ROOM if limit else None
+        self.kills_before = _counters(job.path, job.version, False)[1]
         self.before = _counters(limit.path, job.version, True) if limit else None
-        self.applied = False
-
-    def apply(self):
-        """Set the job's limit, unless logmemory alone leaves no room under the enclosing one."""
-        if self.job_limit is not None and self.job_limit >= TRACER_ROOM:
-            with open(os.path.join(self.job.path, LIMIT_FILES[self.job.version]), "w") as f:
-                f.write(str(self.job_limit))
-            self.applied = True
 
     def result(self) -> Oom:
         """Read before the job's cgroup is removed. A limit is named only beside a kill."""
-        hits, kills = _counters(self.job.path, self.job.version, False)
-        if self.limit and hits and kills:
-            return Oom(kills, self.limit.bytes, self.limit.path, None)
+        kills = _counters(self.job.path, self.job.version, False)[1] - self.kills_before
         if self.limit:
-            outer_hits, outer_kills = _counters(self.limit.path, self.job.version, True)
-            outer_kills -= self.before[1]
-            if outer_hits > self.before[0] and (kills or outer_kills):
+            hits, outer_kills = _counters(self.limit.path, self.job.version, True)
+            # The limit's own cgroup may be the job's (a batch step's): no kills to add then.
+            outer_kills = None if self.limit.path == self.job.path else outer_kills - self.before[1]
+            if hits > self.before[0] and (kills or outer_kills):
                 return Oom(kills, self.limit.bytes, self.limit.path, outer_kills)
         return Oom(kills, None, None, None)
 
 
-def watch_oom(job, ours) -> OomWatch:
-    """Limit the job's cgroup just under the enclosing limit, leaving the resident size of ours
-    (logmemory's pids) and TRACER_ROOM outside it; read .result() after the job."""
-    ours_bytes = sum(procfs.read_rss_kb(pid) for pid in ours) * 1024
-    watch = OomWatch(job, enclosing_limit(job.parent, job.version), ours_bytes)
-    watch.apply()
-    return watch
+def watch_oom(job) -> OomWatch:
+    """The job's OOM counters and the smallest limit around it, as they stand now."""
+    return OomWatch(job, enclosing_limit(job.parent, job.version))

@@ -3,9 +3,9 @@
 import os
 import time
 
-from logmemory import _signals, cgroup, spawn
+from logmemory import _signals, cgroup, memlock, spawn
 from logmemory.errors import CannotRun
-from logmemory.record import Run
+from logmemory.record import Run, SharedCgroup
 from logmemory.tracer import Tracer
 
 
@@ -19,8 +19,6 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     # Held from here on (if the caller has not done it earlier), so that no signal slips
     # between fork and the event loop; the child restores the caller's mask before exec.
     _signals.hold()
-    if wait_all:
-        spawn.become_subreaper()
     try:
         ours = [os.getpid()] + ([relay_pid] if relay_pid else [])
         job_cgroup, no_cgroup = (cgroup.create(f"logmemory-{os.getpid()}", ours=ours), None) \
@@ -31,14 +29,21 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         job_cgroup, no_cgroup = None, f"internal error ({type(exc).__name__}: {exc})"
     child = None
     oom_watch, notes = None, []
+    if isinstance(job_cgroup, cgroup.JobCgroup):
+        try:
+            job_cgroup.guard()
+        except OSError as exc:
+            notes.append(f"cannot start the shell that removes the job cgroup if logmemory is "
+                         f"killed: {exc.strerror}")
+    if wait_all:  # after the watcher's start: as its subreaper we would wait for it too
+        spawn.become_subreaper()
     if job_cgroup:
         try:
-            oom_watch = cgroup.watch_oom(job_cgroup, ours)
-            if oom_watch.limit and not oom_watch.applied:
-                notes.append(f"no room for the job under the memory limit of {oom_watch.limit.path}"
-                             "; if the OOM killer strikes, its figures may be cut")
-        except Exception as exc:  # OSError, or a bug of ours: the job runs without the limit
-            notes.append(f"cannot limit the job cgroup under the enclosing limit: {exc}")
+            oom_watch = cgroup.watch_oom(job_cgroup)
+            if oom_watch.limit:
+                memlock.lock()
+        except Exception as exc:  # OSError, or a bug of ours: the job runs all the same
+            notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
     try:
         try:
             join_fd = job_cgroup.join_fd() if job_cgroup else None
@@ -58,13 +63,15 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             if errno is not None:
                 os.waitpid(child.pid, 0)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
-        tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, job_cgroup,
-                        relay_pid, all_cmdlines)
+        tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, relay_pid,
+                        all_cmdlines, limited=bool(oom_watch and oom_watch.limit))
         tracer.run()
         elapsed = clock() - started
         if child.traced:
             spawn.reap(child)
         tree = tracer.tree()
+        if job_cgroup:
+            tree, no_cgroup = _with_peak(tree, job_cgroup)
         if oom_watch:
             try:
                 tree = tree.replace(oom=oom_watch.result())
@@ -88,6 +95,18 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     return run.replace(warnings=run.warnings + tuple(notes))
 
 
+def _with_peak(tree, job_cgroup):
+    """The tree with the cgroup's peak, or with the reason it has none."""
+    try:
+        peak = job_cgroup.peak_kb()
+    except (cgroup.Unavailable, OSError) as exc:
+        return tree, str(exc)
+    shared = None
+    if isinstance(job_cgroup, cgroup.Enclosing):
+        shared = SharedCgroup(job_cgroup.path, job_cgroup.owner, job_cgroup.held_kb)
+    return tree.replace(peak_kb=peak, peak_source=job_cgroup.version, peak_cgroup=shared), None
+
+
 def _make_run(argv, tracer, child, elapsed, tree) -> Run:
     status, rusage = tracer.result
     unmeasured = {}
@@ -108,6 +127,8 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
             reason = "not traced (--no-trace)"
         elif not tracer.exit_stop_seen:
             reason = "no exit stop (killed before the kernel reported its exit)"
+        elif tracer.command.cut:
+            reason = tracer.command.cut
         elif tracer.command.read_error:
             reason = f"at the exit stop: {tracer.command.read_error}"
         else:
@@ -117,8 +138,13 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
     if rusage is None:
         unmeasured["maxrss_kb"] = unmeasured["user_s"] = unmeasured["sys_s"] = \
             "the command never started" if never_started else "no rusage"
+    maxrss = rusage.ru_maxrss if rusage else None
+    if rusage is not None and not never_started and tracer.command.cut:
+        unmeasured["maxrss_kb"], maxrss = tracer.command.cut, None
     if tracer.read_error:
         warnings.append(f"{tracer.read_error}: figures of some processes not measured")
+    if tracer.cut:
+        warnings.append(f"{tracer.cut}; left out")
     if tracer.cmd_error:
         warnings.append(f"{tracer.cmd_error}: command lines of some processes not read")
     if tracer.broken:
@@ -134,7 +160,7 @@ def _make_run(argv, tracer, child, elapsed, tree) -> Run:
         vmhwm_line=st.vmhwm_line if st else None,
         vmpeak_kb=st.vmpeak_kb if st else None,
         vmhwm_kb=st.vmhwm_kb if st else None,
-        maxrss_kb=rusage.ru_maxrss if rusage else None,
+        maxrss_kb=maxrss,
         maxrss_floor_kb=None if never_started else child.floor_kb,
         elapsed_s=elapsed,
         user_s=rusage.ru_utime if rusage else None,

@@ -73,13 +73,18 @@ def read_fd(fd, pid, size=65536):
         raise translate_oserror(exc, pid) from exc
 
 
-def open_status(pid, root="/proc"):
+def open_status(pid, root="/proc", name="status"):
     """A descriptor on a process's status, opened ahead of its exit stop: the first look-up of a
     new pid in /proc costs ~20 us, paid here while the process runs rather than while it waits."""
     try:
-        return os.open(f"{root}/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        return os.open(f"{root}/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise translate_oserror(exc, pid) from exc
+
+
+def open_cmdline(pid, root="/proc"):
+    """As open_status(); a read shows the program image of the time of the read."""
+    return open_status(pid, root, "cmdline")
 
 
 def read_status_fd(fd, pid) -> Status:
@@ -128,6 +133,11 @@ def parse_cmdline(data: bytes) -> tuple:
 def read_cmdline(pid, tid=None, root="/proc") -> tuple:
     """Empty for a zombie or a kernel thread."""
     data = _read(f"{root}/{pid}/task/{tid}/cmdline" if tid else f"{root}/{pid}/cmdline", pid)
+    return parse_cmdline(data) if data else ()
+
+
+def read_cmdline_fd(fd, pid) -> tuple:
+    data = read_fd(fd, pid)
     return parse_cmdline(data) if data else ()
 
 

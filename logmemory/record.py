@@ -46,12 +46,18 @@ def batch_ids(environ):
 
 
 # The whole job: counts, the largest single process, the concurrent peak with its source (and
-# for "sampled", every how many ms), and what the OOM killer did.
+# for "sampled", every how many ms; for a cgroup not made for the job, which one), and what the
+# OOM killer did.
 Tree = value("Tree", "processes threads max_vmhwm_kb max_vmhwm_pid max_vmhwm_cmd "
-                     "peak_kb peak_source unmeasured oom sample_ms",
+                     "peak_kb peak_source unmeasured oom sample_ms peak_cgroup",
              defaults={"processes": None, "threads": None, "max_vmhwm_kb": None,
                        "max_vmhwm_pid": None, "max_vmhwm_cmd": None, "peak_kb": None,
-                       "peak_source": None, "unmeasured": {}, "oom": None, "sample_ms": None})
+                       "peak_source": None, "unmeasured": {}, "oom": None, "sample_ms": None,
+                       "peak_cgroup": None})
+
+# The cgroup logmemory was started in, when its peak stands for the job's: its directory, whose
+# it is, and what it held when the command started (logmemory itself, a batch step's shell).
+SharedCgroup = value("SharedCgroup", "path owner held_kb")
 
 # OOM kills in the job's cgroup; the limit that was hit and its cgroup, known only beside a kill;
 # that cgroup's own kills where it, not the job's, was the one hit.
@@ -141,6 +147,9 @@ class Run(Value):
                 "peak_unavailable_reason": t.unmeasured.get("peak_kb"),
                 "peak_sample": {"every_ms": t.sample_ms, "of": "pss"}
                 if t.peak_source == "sampled" else None,
+                "peak_cgroup": None if t.peak_cgroup is None else {
+                    "path": t.peak_cgroup.path, "owner": t.peak_cgroup.owner,
+                    "held_kb": t.peak_cgroup.held_kb},
                 "oom": _oom(t.oom),
                 "unmeasured": dict(t.unmeasured),
             }

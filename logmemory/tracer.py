@@ -20,6 +20,9 @@ DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server"
 # Descriptors left free for everything else (log, record, cgroup, /proc reads at exit stops)
 # when status files are opened ahead, one per live process.
 FD_RESERVE = 64
+# An exit-stop read later than this after wait4() woke us was held up in memory reclaim: the
+# kernel's OOM reaper empties a victim 2 s after the kill (OOM_REAPER_DELAY), figures and all.
+LATE_S = 0.5
 
 
 def _new_task(tid):
@@ -50,7 +53,9 @@ class Proc:
         self.status = None        # VmPeak/VmHWM as last read at one of its exit stops
         self.cmd = None
         self.status_fd = None     # its /proc status, opened while it runs (see procfs.open_status)
+        self.cmdline_fd = None    # its command line, the same way under a memory limit
         self.read_error = None    # why a read at an exit stop failed, if one did
+        self.cut = None           # why its figures may have been cut by the OOM reaper, if so
         self.thread_count = 1     # threads it ever ran, the main one included
         self.tids = set()         # its other threads' ids, as created (see _on_gone)
         self.leader_exited = False  # its main thread has passed its exit stop
@@ -69,7 +74,7 @@ class Proc:
         return ProcessRecord(
             pid=self.pid, ppid=self.ppid, cmd=self.cmd,
             vmhwm_kb=st.vmhwm_kb if st else None, vmpeak_kb=st.vmpeak_kb if st else None,
-            maxrss_kb=self.rusage.ru_maxrss if self.rusage else None,
+            maxrss_kb=self.rusage.ru_maxrss if self.rusage and not self.cut else None,
             wait_status=self.wait_status, threads=self.thread_count,
             start_s=self.start_s, end_s=self.end_s)
 
@@ -81,19 +86,21 @@ class Tracer:
     ever waits in a stop for an event that may not come."""
 
     def __init__(self, child: spawn.Child, clock, started, follow=True, wait_all=False,
-                 sample_ms=None, proc_root="/proc", job_cgroup=None, relay_pid=None,
-                 all_cmdlines=True):
+                 sample_ms=None, proc_root="/proc", relay_pid=None, all_cmdlines=True,
+                 limited=False):
         self.child = child
         self.clock = clock
         self.started = started
         self.follow = follow
         self.wait_all = wait_all
         self.proc_root = proc_root
-        self.job_cgroup = job_cgroup
+        self.limited = limited       # a memory limit encloses us: no allocation at exit stops
         # Without it only the largest process's command line is kept (read when it may be that).
         self.all_cmdlines = all_cmdlines
         self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
         self.read_error = None       # the first exit-stop read that failed but not for a lost process
+        self.cut = None              # the first process whose figures the OOM reaper may have cut
+        self.woke = 0.0              # when wait4() last returned (kept under a memory limit only)
         self.cmd_error = None        # the same for a command line
         self.broken = None           # a bug of ours met while tracing; the job goes on without it
         self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE - _open_fds()
@@ -142,6 +149,8 @@ class Tracer:
                 if self.result is None:
                     raise LogMemoryError("lost track of the command (no children left)") from None
                 return
+            if self.limited:
+                self.woke = self.clock()
             ev = stops.decode(tid, status, rusage)
             restart = None
             try:
@@ -324,13 +333,21 @@ class Tracer:
         return stops.Start(0)
 
     def _open_status(self, proc):
-        """Open a new process's status while it runs: its exit stop then costs one read."""
+        """Open a new process's status while it runs: its exit stop then costs one read.
+
+        Under a memory limit its command line too, and both are read once now: an open file and
+        a status file's first read allocate kernel memory charged to our cgroup, which at an OOM
+        victim's exit stop would wait for the OOM reaper (memlock.py)."""
         self.open_next = None
         if self.open_budget <= 0 or proc.wait_status is not None:
             return
         try:
             proc.status_fd = procfs.open_status(proc.pid, self.proc_root)
             self.open_budget -= 1
+            if self.limited and self.open_budget > 0:
+                procfs.read_fd(proc.status_fd, proc.pid)
+                proc.cmdline_fd = procfs.open_cmdline(proc.pid, self.proc_root)
+                self.open_budget -= 1
         except ProcessGone:
             pass
         except LogMemoryError:
@@ -358,13 +375,24 @@ class Tracer:
             proc.read_error = str(exc)
             self.read_error = self.read_error or proc.read_error
             return
+        late = self.clock() - self.woke if self.limited else 0.0
+        if late > LATE_S:
+            proc.cut = (f"read {late:.1f} s after its exit stop, held up in memory reclaim: "
+                        "the OOM reaper may have emptied it first")
+            proc.status = None
+            self.cut = self.cut or f"pid {proc.pid}'s figures {proc.cut}"
+            return
         proc.update(st)
         # The leader's exit stop comes after any exec (the execing thread becomes leader): a
         # command line read before it may be the previous program's.
         stale = tid == proc.pid
         if (proc.cmd is None or stale) and self._may_need_cmd(st):
             try:
-                proc.cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root) or proc.cmd
+                if tid == proc.pid and proc.cmdline_fd is not None:
+                    cmd = procfs.read_cmdline_fd(proc.cmdline_fd, tid)
+                else:
+                    cmd = procfs.read_cmdline(proc.pid, tid, self.proc_root)
+                proc.cmd = cmd or proc.cmd
             except ProcessGone:
                 pass
             except LogMemoryError as exc:
@@ -382,10 +410,12 @@ class Tracer:
         return st.vmhwm_kb is not None and st.vmhwm_kb > biggest
 
     def _close_status(self, proc):
-        if proc.status_fd is not None:
-            os.close(proc.status_fd)
-            proc.status_fd = None
-            self.open_budget += 1
+        for name in ("status_fd", "cmdline_fd"):
+            fd = getattr(proc, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(proc, name, None)
+                self.open_budget += 1
 
     def _on_gone(self, tid, status, rusage):
         self.expected.pop(tid, None)  # killed before its first stop
@@ -419,7 +449,8 @@ class Tracer:
             self.ended_unclaimed.add(tid)
 
     def tree(self) -> Tree:
-        """The whole job's figures; what was not followed is None, with the reason."""
+        """The whole job's figures as the tracer saw them (the peak only where sampled); what
+        was not followed is None, with the reason."""
         reasons = {}
         if self.broken:
             biggest = processes = threads = None
@@ -432,6 +463,9 @@ class Tracer:
                          and p.status.vmhwm_kb is not None]
             biggest = max(measured, key=lambda p: p.status.vmhwm_kb, default=None)
             processes, threads = len(self.procs), sum(p.thread_count for p in self.procs)
+            if self.cut:  # that one may have been the largest
+                biggest = None
+                reasons["max_vmhwm_kb"] = self.cut
             if self.not_followed:
                 pids = ", ".join(map(str, sorted(self.not_followed)))
                 reasons["processes"] = (f"children of pid {pids} not followed: it traces them "
@@ -441,9 +475,7 @@ class Tracer:
             reasons["processes"] = "descendants not followed" + (
                 "" if self.child.traced else " (not traced)")
         peak, source, sample_ms = None, None, None
-        if self.job_cgroup:
-            peak, source = self.job_cgroup.peak_kb(), self.job_cgroup.version
-        elif self.sampled_peak_kb is not None:
+        if self.sampled_peak_kb is not None:
             peak, source = self.sampled_peak_kb, "sampled"
             sample_ms = self.sample_ms
         return Tree(

@@ -44,6 +44,10 @@ def _tree_lines(tree: Tree):
         source = tree.peak_source.encode()
         if tree.peak_source == "sampled":
             source = b"sampled PSS every %d ms" % tree.sample_ms
+        elif tree.peak_cgroup is not None:
+            shared = tree.peak_cgroup
+            source += b" of %s %s, which held %d kB when the command started" % (
+                shared.owner.encode(), shared.path.encode(), shared.held_kb)
         yield b"TreePeak:\t%8d kB (%s)\n" % (tree.peak_kb, source)
     oom = tree.oom
     if oom is not None and (oom.kills or oom.cgroup_kills):

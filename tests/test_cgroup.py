@@ -305,37 +305,87 @@ def fake_v2_counters(path, oom, oom_kill, local=None):
     (path / "memory.events.local").write_text(local or events)
 
 
-def test_oom_watch_v2_job_limit_hit(tmp_path):
+def test_oom_watch_v2_no_limit_of_its_own(tmp_path):
+    """The kill comes at the enclosing limit and counts in the job's cgroup (v2 memory.events
+    counts a victim in every ancestor); kills before the job are not the job's."""
     outer = tmp_path / "outer"
     job = outer / "own" / "logmemory-1"
     job.mkdir(parents=True)
     (outer / "memory.max").write_text("100000000\n")
     (outer / "own" / "memory.max").write_text("max\n")
-    fake_v2_counters(outer, 0, 3)   # kills before the job are not the job's
-    watch = cgroup.OomWatch(cgroup.JobCgroup("cgroup2", str(outer / "own"), "logmemory-1"),
-                            cgroup.enclosing_limit(str(outer / "own"), "cgroup2"), 20 << 20)
-    watch.apply()
-    assert (job / "memory.max").read_text() == str(100000000 - (20 << 20) - cgroup.TRACER_ROOM)
+    fake_v2_counters(outer, 0, 3)
     fake_v2_counters(job, 0, 0)
+    watch = cgroup.watch_oom(cgroup.JobCgroup("cgroup2", str(outer / "own"), "logmemory-1"))
+    assert not (job / "memory.max").exists()
     assert watch.result() == Oom(0, None, None, None)
-    fake_v2_counters(job, 2, 1)
-    assert watch.result() == Oom(1, 100000000, str(outer), None)
+    fake_v2_counters(job, 0, 1)
+    fake_v2_counters(outer, 1, 4, local="oom 1\noom_kill 3\n")
+    assert watch.result() == Oom(1, 100000000, str(outer), 0)
 
 
-def test_oom_watch_v2_enclosing_limit_hit(tmp_path):
-    """The job's own limit not reached, the enclosing one was: its own kills are named too."""
+def test_oom_watch_v2_enclosing_limit_hit_by_others(tmp_path):
+    """The enclosing limit hit and a process of its own killed, none of the job's."""
     outer = tmp_path / "outer"
     job = outer / "logmemory-1"
     job.mkdir(parents=True)
     (outer / "memory.max").write_text("100000000\n")
     fake_v2_counters(outer, 0, 0)
-    watch = cgroup.OomWatch(cgroup.JobCgroup("cgroup2", str(outer), "logmemory-1"),
-                            cgroup.enclosing_limit(str(outer), "cgroup2"), 95 << 20)
-    watch.apply()
-    assert not watch.applied and not (job / "memory.max").exists()   # no room left for a limit
-    fake_v2_counters(job, 0, 1)
-    fake_v2_counters(outer, 1, 2, local="oom 1\noom_kill 1\n")
-    assert watch.result() == Oom(1, 100000000, str(outer), 1)
+    fake_v2_counters(job, 0, 0)
+    watch = cgroup.watch_oom(cgroup.JobCgroup("cgroup2", str(outer), "logmemory-1"))
+    fake_v2_counters(outer, 1, 1, local="oom 1\noom_kill 1\n")
+    assert watch.result() == Oom(0, 100000000, str(outer), 1)
+
+
+def fake_enclosing(tmp_path, procs, peak=50 << 20, usage=12 << 20):
+    """A v2 cgroup of a Slurm step's shape that we run in."""
+    step = tmp_path / "slurm" / "job_3" / "step_0"
+    step.mkdir(parents=True)
+    (step / "cgroup.procs").write_text("".join(f"{p}\n" for p in procs))
+    (step / "memory.peak").write_text(f"{peak}\n")
+    (step / "memory.current").write_text(f"{usage}\n")
+    return step
+
+
+def test_a_batch_systems_cgroup_holding_only_us_and_our_ancestors_is_read_as_the_jobs(tmp_path):
+    step = fake_enclosing(tmp_path, [os.getpid(), os.getppid()])
+    cg = cgroup._enclosing("cgroup2", str(step), "a Slurm job step", ours=[os.getpid()])
+    assert (cg.join_fd(), cg.held_kb, cg.path) == (None, 12 << 10, str(step))
+    with pytest.raises(cgroup.Unavailable, match=r"had held 51200 kB before the command started, "
+                                                 r"and the job never took it higher"):
+        cg.peak_kb()
+    (step / "memory.peak").write_text(f"{80 << 20}\n")
+    assert cg.peak_kb() == 80 << 10
+    cg.remove()
+    assert step.is_dir() and [p for p in step.iterdir() if p.is_dir()] == []
+
+
+def test_a_batch_systems_cgroup_with_other_processes_gives_no_peak(tmp_path):
+    step = fake_enclosing(tmp_path, [os.getpid(), os.getppid(), 999999])
+    with pytest.raises(cgroup.Unavailable, match=r"is a Slurm job step, not ours to make a cgroup "
+                                                 r"in, and it also holds 1 other processes"):
+        cgroup._enclosing("cgroup2", str(step), "a Slurm job step", ours=[os.getpid()])
+
+
+def test_the_watcher_removes_the_job_cgroup_once_logmemory_has_gone(tmp_path):
+    """A plain directory tree stands for the cgroups: the watcher waits for the pipe's end,
+    then removes the job's directories, deepest first, and leaves ours."""
+    own = tmp_path / "own"
+    job = own / "logmemory-1"
+    (job / "nested").mkdir(parents=True)
+    for d in (own, job, job / "nested"):
+        (d / "cgroup.procs").write_text("")
+    cg = cgroup.JobCgroup("cgroup1", str(own), "logmemory-1")
+    cg.guard()
+    time.sleep(0.2)
+    assert job.is_dir()  # logmemory still holds the pipe
+    for d in (job, job / "nested"):
+        (d / "cgroup.procs").unlink()  # rmdir needs an empty directory here, unlike in a cgroup
+    os.close(cg.watcher_fd)
+    deadline = time.monotonic() + 5
+    while job.exists():
+        assert time.monotonic() < deadline, "the watcher left the job's directory"
+        time.sleep(0.02)
+    assert own.is_dir()
 
 
 @pytest.mark.parametrize("path, managed", [
