@@ -508,6 +508,24 @@ class OomWatch:
         return Oom(kills, None, None, None)
 
 
+def own_limit(mountinfo=None, proc_cgroup=None):
+    """The smallest memory limit around logmemory in any hierarchy, where no job cgroup is made."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo", "rb") as f:
+            mountinfo = f.read()
+    if proc_cgroup is None:
+        proc_cgroup = _own_cgroup()
+    paths = parse_proc_cgroup(proc_cgroup)
+    for m in parse_mountinfo(mountinfo):
+        key = "" if m.version == "cgroup2" else "memory" if "memory" in m.controllers else None
+        own = _own_dir(m, paths[key]) if key in paths else None
+        if own is not None:
+            limit = enclosing_limit(own, m.version)
+            if limit:
+                return limit
+    return None
+
+
 def watch_oom(job) -> OomWatch:
     """The job's OOM counters and the smallest limit around it, as they stand now."""
     return OomWatch(job, enclosing_limit(job.parent, job.version))

@@ -37,13 +37,17 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
                          f"killed: {exc.strerror}")
     if wait_all:  # after the watcher's start: as its subreaper we would wait for it too
         spawn.become_subreaper()
-    if job_cgroup:
-        try:
+    limit = None
+    try:
+        if job_cgroup:
             oom_watch = cgroup.watch_oom(job_cgroup)
-            if oom_watch.limit:
-                memlock.lock()
-        except Exception as exc:  # OSError, or a bug of ours: the job runs all the same
-            notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
+            limit = oom_watch.limit
+        else:
+            limit = cgroup.own_limit()
+    except Exception as exc:  # OSError, or a bug of ours: the job runs all the same
+        notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
+    if limit:
+        memlock.lock()  # where refused, a late exit-stop read is left out (tracer.LATE_S)
     try:
         try:
             join_fd = job_cgroup.join_fd() if job_cgroup else None
@@ -64,7 +68,7 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
                 os.waitpid(child.pid, 0)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
         tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, relay_pid,
-                        all_cmdlines, limited=bool(oom_watch and oom_watch.limit))
+                        all_cmdlines, limited=bool(limit))
         tracer.run()
         elapsed = clock() - started
         if child.traced:

@@ -74,17 +74,13 @@ def read_fd(fd, pid, size=65536):
 
 
 def open_status(pid, root="/proc", name="status"):
-    """A descriptor on a process's status, opened ahead of its exit stop: the first look-up of a
-    new pid in /proc costs ~20 us, paid here while the process runs rather than while it waits."""
+    """A descriptor on a process's status (or another file of its), opened ahead of its exit
+    stop: the first look-up of a new pid in /proc costs ~20 us, paid while the process runs
+    rather than while it waits. A read shows the program image of the time of the read."""
     try:
         return os.open(f"{root}/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise translate_oserror(exc, pid) from exc
-
-
-def open_cmdline(pid, root="/proc"):
-    """As open_status(); a read shows the program image of the time of the read."""
-    return open_status(pid, root, "cmdline")
 
 
 def read_status_fd(fd, pid) -> Status:

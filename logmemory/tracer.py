@@ -20,9 +20,8 @@ DEBUGGERS = {b"strace", b"ltrace", b"gdb", b"gdbserver", b"lldb", b"lldb-server"
 # Descriptors left free for everything else (log, record, cgroup, /proc reads at exit stops)
 # when status files are opened ahead, one per live process.
 FD_RESERVE = 64
-# An exit-stop read later than this after wait4() woke us was held up in memory reclaim: the
-# kernel's OOM reaper empties a victim 2 s after the kill (OOM_REAPER_DELAY), figures and all.
-LATE_S = 0.5
+# Descriptors opened ahead for each process under a memory limit: status, cmdline, oom_score.
+LIMITED_FDS = 3
 
 
 def _new_task(tid):
@@ -53,7 +52,9 @@ class Proc:
         self.status = None        # VmPeak/VmHWM as last read at one of its exit stops
         self.cmd = None
         self.status_fd = None     # its /proc status, opened while it runs (see procfs.open_status)
-        self.cmdline_fd = None    # its command line, the same way under a memory limit
+        self.cmdline_fd = None    # under a memory limit, its command line and oom_score too,
+        self.oom_fd = None
+        self.oom_killable = False  # and whether that was above 0 when opened
         self.read_error = None    # why a read at an exit stop failed, if one did
         self.cut = None           # why its figures may have been cut by the OOM reaper, if so
         self.thread_count = 1     # threads it ever ran, the main one included
@@ -100,7 +101,6 @@ class Tracer:
         self.biggest = None          # the reaped process with the largest VmHWM, first reaped on ties
         self.read_error = None       # the first exit-stop read that failed but not for a lost process
         self.cut = None              # the first process whose figures the OOM reaper may have cut
-        self.woke = 0.0              # when wait4() last returned (kept under a memory limit only)
         self.cmd_error = None        # the same for a command line
         self.broken = None           # a bug of ours met while tracing; the job goes on without it
         self.open_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE - _open_fds()
@@ -149,8 +149,6 @@ class Tracer:
                 if self.result is None:
                     raise LogMemoryError("lost track of the command (no children left)") from None
                 return
-            if self.limited:
-                self.woke = self.clock()
             ev = stops.decode(tid, status, rusage)
             restart = None
             try:
@@ -335,19 +333,21 @@ class Tracer:
     def _open_status(self, proc):
         """Open a new process's status while it runs: its exit stop then costs one read.
 
-        Under a memory limit its command line too, and both are read once now: an open file and
-        a status file's first read allocate kernel memory charged to our cgroup, which at an OOM
-        victim's exit stop would wait for the OOM reaper (memlock.py)."""
+        Under a memory limit its command line and oom_score too, each read once now: an open
+        file and a status file's first read allocate kernel memory charged to our cgroup, which
+        at an OOM victim's exit stop would wait for the OOM reaper (memlock.py)."""
         self.open_next = None
         if self.open_budget <= 0 or proc.wait_status is not None:
             return
         try:
             proc.status_fd = procfs.open_status(proc.pid, self.proc_root)
             self.open_budget -= 1
-            if self.limited and self.open_budget > 0:
+            if self.limited and self.open_budget >= LIMITED_FDS - 1:
                 procfs.read_fd(proc.status_fd, proc.pid)
-                proc.cmdline_fd = procfs.open_cmdline(proc.pid, self.proc_root)
-                self.open_budget -= 1
+                proc.cmdline_fd = procfs.open_status(proc.pid, self.proc_root, "cmdline")
+                proc.oom_fd = procfs.open_status(proc.pid, self.proc_root, "oom_score")
+                self.open_budget -= LIMITED_FDS - 1
+                proc.oom_killable = procfs.read_fd(proc.oom_fd, proc.pid).strip() != b"0"
         except ProcessGone:
             pass
         except LogMemoryError:
@@ -375,12 +375,10 @@ class Tracer:
             proc.read_error = str(exc)
             self.read_error = self.read_error or proc.read_error
             return
-        late = self.clock() - self.woke if self.limited else 0.0
-        if late > LATE_S:
-            proc.cut = (f"read {late:.1f} s after its exit stop, held up in memory reclaim: "
-                        "the OOM reaper may have emptied it first")
+        if tid == proc.pid and self._reaped(proc):
+            proc.cut = "emptied by the kernel's OOM reaper before its exit stop could be read"
             proc.status = None
-            self.cut = self.cut or f"pid {proc.pid}'s figures {proc.cut}"
+            self.cut = self.cut or f"pid {proc.pid}'s figures not measured: {proc.cut}"
             return
         proc.update(st)
         # The leader's exit stop comes after any exec (the execing thread becomes leader): a
@@ -400,6 +398,17 @@ class Tracer:
         elif stale:
             proc.cmd = None  # a later exit stop that may need it reads it again
 
+    def _reaped(self, proc):
+        """Whether the OOM reaper has emptied proc: the kernel then scores it 0 (MMF_OOM_SKIP),
+        which it did not when it was opened. Read after the status, so that a 0 here also covers
+        a reaping that ended during that read."""
+        if proc.oom_fd is None or not proc.oom_killable:
+            return False
+        try:
+            return procfs.read_fd(proc.oom_fd, proc.pid).strip() == b"0"
+        except LogMemoryError:
+            return False
+
     def _may_need_cmd(self, st):
         """Whether this read could make its process the tree's largest, whose command is named."""
         return self.all_cmdlines or self._beats_biggest(st)
@@ -410,7 +419,7 @@ class Tracer:
         return st.vmhwm_kb is not None and st.vmhwm_kb > biggest
 
     def _close_status(self, proc):
-        for name in ("status_fd", "cmdline_fd"):
+        for name in ("status_fd", "cmdline_fd", "oom_fd"):
             fd = getattr(proc, name)
             if fd is not None:
                 os.close(fd)

@@ -4,6 +4,7 @@ time runs inside the job, so both see the same run."""
 
 import os
 import signal
+import sys
 import subprocess
 import time
 from pathlib import Path
@@ -199,3 +200,43 @@ def test_nothing_is_left_when_logmemory_is_killed(limited, tmp_path, log, memhog
     os.kill(command, 0)  # still running, now in our cgroup
     assert str(command) in (cg / "cgroup.procs").read_text().split()
     os.kill(command, signal.SIGKILL)
+
+
+LATE_HOG = [sys.executable, "-c", "import time; time.sleep(1); b = b'x' * (300 << 20)"]
+
+
+def test_a_victim_held_at_its_exit_stop_is_reaped_and_then_left_out(limited, log):
+    """Linux fact, and what logmemory makes of it: logmemory stopped (SIGSTOP) while its command
+    is OOM-killed holds the victim at its exit stop; the OOM reaper empties it 2 s after the
+    kill (oom_score turns 0, VmRSS 0, VmHWM may be cut), and logmemory, continued, leaves the
+    victim's figures out with the reason instead of reading them cut."""
+    cg = limited("reaped")
+    p = subprocess.Popen(["sh", "-c", ENTER, str(cg), *logmemory_command(), "--format", "json",
+                          "-o", str(log), *LATE_HOG], env=logmemory_env(), stderr=subprocess.PIPE)
+    time.sleep(0.5)  # the command runs: a new process would wait for the stopped tracer
+    os.kill(p.pid, signal.SIGSTOP)
+    try:
+        victim_pid = int(subprocess.check_output(["pgrep", "-f", f"^{sys.executable} -c import"]))
+        seen = []
+        deadline = time.monotonic() + 10
+        while not seen or seen[-1][0] != b"0":
+            assert time.monotonic() < deadline, seen
+            status = Path(f"/proc/{victim_pid}/status").read_bytes()
+            rss = next(line.split()[1] for line in status.splitlines() if line.startswith(b"VmRSS"))
+            seen.append((Path(f"/proc/{victim_pid}/oom_score").read_bytes().strip(), int(rss)))
+            time.sleep(0.05)
+        assert any(int(score) > 0 and rss > 50 * 1024 for score, rss in seen)  # before the reaper
+        assert seen[-1][1] == 0                                               # after it
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == -signal.SIGKILL
+    (rec,) = json_records(log)
+    why = "emptied by the kernel's OOM reaper before its exit stop could be read"
+    assert (rec["vmhwm_kb"], rec["maxrss_kb"]) == (None, None)
+    assert rec["unmeasured"]["vmhwm_kb"] == why and rec["unmeasured"]["maxrss_kb"] == why
+    assert rec["tree"]["max_vmhwm_kb"] is None
+    assert rec["tree"]["unmeasured"]["max_vmhwm_kb"] == f"pid {victim_pid}'s figures not measured: {why}"
+    assert rec["tree"]["peak_kb"] > 80 * 1024 and rec["tree"]["oom"]["kills"] == 1
+    assert err.decode() == (f"logmemory: warning: pid {victim_pid}'s figures not measured: {why}; "
+                            "left out\n")
