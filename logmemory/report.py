@@ -18,7 +18,8 @@ standard input; gzip'd files are read as such): per step, how much memory its ru
 needed and what to request from the batch system.
 
       --by=KEY           group runs by label (default: the label given with --label,
-                         else the program), program, command, host or job
+                         else the program), program, command, host or job (the job or
+                         job step as the batch system names it: 29.batch, 29_5.0, 123[4])
       --where=KEY=VALUE  only runs where KEY (label, program, command, host, or a
                          batch variable such as SLURM_JOB_ID) is VALUE; repeatable
       --headroom=PCT     recommend the maximum plus PCT percent (default 20)
@@ -30,6 +31,9 @@ its largest process (TreeMaxVmHWM), else the command's VmHWM, else its MaxRSS.
 Median and 95th percentile are nearest-rank: always one of the measured figures.
 Requests are rounded up: Slurm --mem to whole MiB, Snakemake mem_mb to whole MB
 (10^6 bytes), Nextflow memory to whole MB (Nextflow's MB is 1024 KB).
+A run the OOM killer killed needed more than the limit it was killed at (where that is
+unknown, more than its own figure): its step's request is above that, plus PCT percent,
+and marked as a lower bound (>= in the table and in markdown).
 
 Records that cannot be read (truncated, not a record, unknown keys) are skipped,
 counted, and the first few places are named on standard error.
@@ -53,8 +57,6 @@ JSON_KEYS = frozenset(["date", "cmd", "pid", "exit_code", "signal", "core_dumped
 SOURCES = ("TreePeak", "TreeMaxVmHWM", "VmHWM", "MaxRSS")
 # kB; a figure at or above it is no measurement (8 EiB), and would not pack into 8 bytes.
 FIGURE_LIMIT = 1 << 53
-# The batch variable that names the job, per scheduler (record.BATCH_VARIABLES has them all).
-JOB_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID", "LSB_JOBID")
 
 
 class UsageError(Exception):
@@ -68,11 +70,15 @@ class Bad(Exception):
 class Run:
     """What the report needs of one record."""
 
-    __slots__ = ("argv", "label", "host", "batch", "figure", "source", "failed", "elapsed")
+    __slots__ = ("argv", "label", "host", "batch", "figure", "source", "failed", "elapsed",
+                 "oom_kills", "oom_limit_kb")
 
-    def __init__(self, argv, label, host, batch, figure, source, failed, elapsed):
+    def __init__(self, argv, label, host, batch, figure, source, failed, elapsed, oom_kills,
+                 oom_limit_kb):
         self.argv, self.label, self.host, self.batch = argv, label, host, batch
         self.figure, self.source, self.failed, self.elapsed = figure, source, failed, elapsed
+        # OOM kills in the job's cgroup (0 where not counted) and the limit that was hit.
+        self.oom_kills, self.oom_limit_kb = oom_kills, oom_limit_kb
 
 
 def parse_text(lines):
@@ -101,12 +107,30 @@ def parse_text(lines):
                    None if host is None else _str(host),
                    dict(w.split("=", 1) for w in _str(batch).split()) if batch else {},
                    figure, source, None if exit_ is None else exit_.strip() != b"0",
-                   None if elapsed is None else float(elapsed.split(None, 1)[0]))
+                   None if elapsed is None else float(elapsed.split(None, 1)[0]),
+                   *_text_oom(get(b"OOMKills")))
     except (KeyError, ValueError, IndexError) as exc:
         raise Bad(f"bad value ({exc})") from None
 
 
 _TEXT_SOURCES = [(name, name.encode()) for name in SOURCES]
+
+
+def _text_oom(value):
+    """(kills, limit kB or None) of an OOMKills line: "1 (limit 97656 kB of /sys/fs/...)"."""
+    if value is None:
+        return 0, None
+    words = value.split(None, 3)
+    return _count(int(words[0]), "OOMKills"), (
+        _count(int(words[2]), "OOMKills limit") if words[1:2] == [b"(limit"] else None)
+
+
+def _count(value, name):
+    """value if it is a count or kB figure we could have written; else ValueError."""
+    if type(value) is not int or not 0 <= value < FIGURE_LIMIT:
+        raise ValueError(f"{name} {value!r}")
+    return value
+
 
 # A text record as logmemory writes it, its lines in their order, in one match; any other
 # paragraph goes through parse_text, which names what is wrong with it.
@@ -114,7 +138,8 @@ _TEXT = re.compile(
     rb"Date: [^\n]*\nCmd: ([^\n]*)(?:\nVmPeak:[^\n]*)?(?:\nVmHWM:\s*(\d+) kB)?"
     rb"(?:\nMaxRSS:\s*(\d+) kB)?(?:\nMaxRSSFloor:[^\n]*)?(?:\nExit:\t([^\n]*))?"
     rb"(?:\nElapsed:\t([\d.]+) s)?(?:\nUser:[^\n]*)?(?:\nSystem:[^\n]*)?(?:\nProcesses:[^\n]*)?"
-    rb"(?:\nTreeMaxVmHWM:\s*(\d+) kB[^\n]*)?(?:\nTreePeak:\s*(\d+) kB[^\n]*)?(?:\nOOMKills:[^\n]*)?"
+    rb"(?:\nTreeMaxVmHWM:\s*(\d+) kB[^\n]*)?(?:\nTreePeak:\s*(\d+) kB[^\n]*)?"
+    rb"(?:\nOOMKills:\t(\d{1,15})(?: \(limit (\d{1,15}) kB of [^\n]*\))?)?"
     rb"(?:\nLabel:\t([^\n]*))?(?:\nHost:\t([^\n]*))?(?:\nBatch:\t([^\n]*))?"
     rb"(?:\nProcess:[^\n]*)*(?:\nUnmeasured:[^\n]*)*")
 
@@ -125,7 +150,7 @@ def parse_paragraph(para):
     m = _TEXT.fullmatch(para)
     if m is None:
         return None
-    cmd, hwm, maxrss, exit_, elapsed, tree_max, peak, label, host, batch = m.groups()
+    cmd, hwm, maxrss, exit_, elapsed, tree_max, peak, kills, limit, label, host, batch = m.groups()
     figure, source = ((int(peak), "TreePeak") if peak else (int(tree_max), "TreeMaxVmHWM")
                       if tree_max else (int(hwm), "VmHWM") if hwm else (int(maxrss), "MaxRSS")
                       if maxrss else (None, None))
@@ -135,7 +160,8 @@ def parse_paragraph(para):
                None if host is None else _str(host),
                dict(w.split("=", 1) for w in _str(batch).split()) if batch else {},
                figure, source, None if exit_ is None else exit_ != b"0",
-               None if elapsed is None else float(elapsed))
+               None if elapsed is None else float(elapsed), int(kills) if kills else 0,
+               None if limit is None else int(limit))
 
 
 def _str(value):
@@ -156,14 +182,18 @@ def _show(data):
 _STR = rb'(null|"(?:[^"\\]|\\.)*")'
 # A JSON record as logmemory writes it, its keys in their order, up to what the report needs:
 # JSON escapes every quote inside a string, so '", "label": ' and the like only end a value.
-# Any other line goes through json.loads whole.
+# Any other line goes through json.loads whole. The tree's keys between peak_unavailable_reason
+# and oom (peak_sample) are null or objects without one inside. Counts of at most 15 digits are
+# below FIGURE_LIMIT, in text records too.
 _JSON = re.compile(
     rb'\{"date": "[^"]*", "cmd": (\[.*?\]), "label": ' + _STR + rb', "host": ' + _STR
     + rb', "batch": (\{[^}]*\}), "pid": [^,]*, "exit_code": (-?\d+|null), "signal": (null|"[^"]*"), '
     rb'"core_dumped": \w+, "vmpeak_kb": [^,]*, "vmhwm_kb": (\d+|null), "maxrss_kb": (\d+|null), '
     rb'"elapsed_s": ([^,]*), "user_s": [^,]*, "sys_s": [^,]*, (?:"maxrss_floor_kb": \d+, )?'
     rb'"unmeasured": \{.*?\}, "tree": \{"processes": [^,]*, "threads": [^,]*, '
-    rb'"max_vmhwm_kb": (\d+|null), .*?"peak_kb": (\d+|null), "peak_source": .*\]\}\Z')
+    rb'"max_vmhwm_kb": (\d+|null), .*?"peak_kb": (\d+|null), "peak_source": (?:null|"[^"]*"), '
+    rb'"peak_unavailable_reason": (?:null|"(?:[^"\\]|\\.)*"), (?:"\w+": (?:null|\{[^}]*\}), )*?'
+    rb'"oom": (?:null|\{"kills": (\d{1,15}), "limit_kb": (\d{1,15}|null)), .*\]\}\Z')
 
 
 def parse_json_line(line):
@@ -172,7 +202,8 @@ def parse_json_line(line):
     m = _JSON.match(line)
     if m is None:
         return None
-    cmd, label, host, batch, code, sig, hwm, maxrss, elapsed, tree_max, peak = m.groups()
+    cmd, label, host, batch, code, sig, hwm, maxrss, elapsed, tree_max, peak, kills, limit = (
+        m.groups())
     if b"\\" in cmd or b"\\" in label or b"\\" in host or batch != b"{}":
         try:
             cmd, label, host, batch = json.loads(b"[%s, %s, %s, %s]" % (cmd, label, host, batch))
@@ -191,7 +222,8 @@ def parse_json_line(line):
     if figure is not None and figure >= FIGURE_LIMIT:
         return None
     return Run(cmd, label, host, batch, figure, source, code != b"0",
-               None if elapsed == b"null" else float(elapsed))
+               None if elapsed == b"null" else float(elapsed), int(kills) if kills else 0,
+               None if limit is None or limit == b"null" else int(limit))
 
 
 def parse_json(line):
@@ -222,9 +254,18 @@ def parse_json(line):
             raise ValueError("cmd, label, host or batch")
         return Run(cmd, label, host, batch, figure, source,
                    d["exit_code"] != 0 or d["signal"] is not None,
-                   None if d["elapsed_s"] is None else float(d["elapsed_s"]))
+                   None if d["elapsed_s"] is None else float(d["elapsed_s"]),
+                   *_json_oom(tree.get("oom")))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise Bad(f"bad value ({exc!r})") from None
+
+
+def _json_oom(oom):
+    """(kills, limit kB or None) of a JSON record's tree.oom; null where nothing counted them."""
+    if oom is None:
+        return 0, None
+    limit = oom["limit_kb"]
+    return _count(oom["kills"], "oom kills"), None if limit is None else _count(limit, "limit_kb")
 
 
 def _chunks(stream):
@@ -442,12 +483,15 @@ class Step:
     """The runs of one group, streaming: counts and sums, and the figures for percentiles packed
     8 bytes each."""
 
-    __slots__ = ("name", "runs", "failed", "unmeasured", "sources", "figures", "longest", "total")
+    __slots__ = ("name", "runs", "failed", "unmeasured", "sources", "figures", "longest", "total",
+                 "oom_killed", "more_than")
 
     def __init__(self, name):
         self.name, self.runs, self.failed, self.unmeasured = name, 0, 0, 0
         self.sources, self.figures = {}, bytearray()
         self.longest = self.total = None
+        # Runs the OOM killer killed, and the most any of them is known to have needed more than.
+        self.oom_killed, self.more_than = 0, None
 
     def add(self, run):
         self.runs += 1
@@ -461,19 +505,40 @@ class Step:
         if run.elapsed is not None:
             self.longest = max(self.longest or 0.0, run.elapsed)
             self.total = (self.total or 0.0) + run.elapsed
+        if run.oom_kills:
+            self._killed(run)
+
+    def _killed(self, run):
+        """An OOM-killed run: it needed more than the limit it was killed at, or where that is
+        unknown, more than its own figure (its peak until the kill)."""
+        self.oom_killed += 1
+        more_than = run.figure if run.oom_limit_kb is None else run.oom_limit_kb
+        if more_than is not None and (self.more_than is None or more_than > self.more_than):
+            self.more_than = more_than
 
     def summary(self, headroom):
         figures = sorted(memoryview(self.figures).cast("q"))
         s = {"step": self.name, "runs": self.runs, "failed": self.failed,
-             "no_figure": self.unmeasured,
+             "oom_killed": self.oom_killed, "no_figure": self.unmeasured,
              "source": "+".join(n for n in SOURCES if n in self.sources) or None,
-             "max_kb": None, "median_kb": None, "p95_kb": None,
+             "max_kb": None, "median_kb": None, "p95_kb": None, "needs_more_than_kb": self.more_than,
              "longest_s": _round(self.longest), "total_s": _round(self.total),
-             "slurm": None, "snakemake": None, "nextflow": None}
+             "lower_bound": self.oom_killed > 0, "slurm": None, "snakemake": None, "nextflow": None,
+             "request_bytes": None}
         if figures:
             s.update(max_kb=figures[-1], median_kb=_rank(figures, 50), p95_kb=_rank(figures, 95))
-            s.update(recommend(figures[-1], headroom))
+        need = _need(s["max_kb"], self.more_than)
+        if need is not None:
+            s.update(recommend(need, headroom))
         return s
+
+
+def _need(max_kb, more_than):
+    """The kB a request must cover: the largest figure, and 1 kB over what a killed run needed
+    more than, so that even without headroom the request rounds up to above its limit."""
+    if more_than is None:
+        return max_kb
+    return more_than + 1 if max_kb is None else max(max_kb, more_than + 1)
 
 
 def _round(seconds):
@@ -505,7 +570,40 @@ def _key(by):
         return lambda r: " ".join(argv(r))
     if by == "host":
         return lambda r: r.host or "?"
-    return lambda r: next((f"{v}={r.batch[v]}" for v in JOB_VARIABLES if v in r.batch), "?")
+    return lambda r: job(r.batch)
+
+
+def job(batch):
+    """The job (Slurm: the job step) a run was, as its batch system names it; "?" outside one."""
+    if "SLURM_JOB_ID" in batch:
+        return _slurm_step(batch)
+    if "PBS_JOBID" in batch:
+        return batch["PBS_JOBID"]  # an array's subjob is already 123[4].server there
+    if "JOB_ID" in batch:
+        return _task(batch["JOB_ID"], batch.get("SGE_TASK_ID"), "{}.{}", "undefined")
+    if "LSB_JOBID" in batch:
+        return _task(batch["LSB_JOBID"], batch.get("LSB_JOBINDEX"), "{}[{}]", "0")
+    return "?"
+
+
+def is_batch_step(batch):
+    """Whether a Slurm run is the batch script itself: Slurm sets SLURM_STEP_ID in srun's steps
+    only."""
+    return "SLURM_STEP_ID" not in batch
+
+
+def _slurm_step(batch):
+    """The step as sacct names it: 29.batch, 29.0; an array task's 29_5.batch."""
+    job_id = batch["SLURM_JOB_ID"]  # an array task's own job id: sacct names it by the array's
+    if "SLURM_ARRAY_JOB_ID" in batch and "SLURM_ARRAY_TASK_ID" in batch:
+        job_id = f"{batch['SLURM_ARRAY_JOB_ID']}_{batch['SLURM_ARRAY_TASK_ID']}"
+    return f"{job_id}.batch" if is_batch_step(batch) else f"{job_id}.{batch['SLURM_STEP_ID']}"
+
+
+def _task(job_id, task, notation, none):
+    """Grid Engine's 123.4, LSF's 123[4]; the job alone when the task variable says "no array"
+    (Grid Engine sets it to "undefined", LSF to 0)."""
+    return job_id if task in (None, none) else notation.format(job_id, task)
 
 
 def _matches(run, where):
@@ -554,7 +652,7 @@ def summarize(logs, by="label", where=(), headroom=20):
             if path != "-":
                 stream.close()
     out = [s.summary(headroom) for s in steps.values()]
-    out.sort(key=lambda s: (-(s["request_bytes"] if s["max_kb"] is not None else -1), s["step"]))
+    out.sort(key=lambda s: (-(s["request_bytes"] or -1), s["step"]))
     return out, runs, bad, places
 
 
@@ -566,50 +664,94 @@ def _secs(s):
     return "-" if s is None else f"{s:.1f}"
 
 
-COLUMNS = ["step", "runs", "failed", "no figure", "figure", "max MiB", "median MiB", "p95 MiB",
-           "longest s", "total s", "Slurm", "Snakemake", "Nextflow"]
-
-
-def _cells(s):
-    return [s["step"], str(s["runs"]), str(s["failed"]), str(s["no_figure"]), s["source"] or "-",
-            _mib(s["max_kb"]), _mib(s["median_kb"]), _mib(s["p95_kb"]), _secs(s["longest_s"]),
-            _secs(s["total_s"]), s["slurm"] or "-", s["snakemake"] or "-", s["nextflow"] or "-"]
-
-
+COLUMNS = ["step", "runs", "failed", "OOM killed", "no figure", "figure", "max MiB", "median MiB",
+           "p95 MiB", "longest s", "total s", "Slurm", "Snakemake", "Nextflow", "need"]
+# Words are left-aligned, numbers right-aligned.
+LEFT = frozenset(["step", "figure", "Slurm", "Snakemake", "Nextflow", "need"])
 BAR = 20
+LOWER_BOUND = ">= "
+
+
+def _cells(s, bar):
+    return [s["step"], str(s["runs"]), str(s["failed"]), str(s["oom_killed"]),
+            str(s["no_figure"]), s["source"] or "-", _mib(s["max_kb"]), _mib(s["median_kb"]),
+            _mib(s["p95_kb"]), _secs(s["longest_s"]), _secs(s["total_s"]),
+            _request(s, "slurm"), _request(s, "snakemake"), _request(s, "nextflow"), bar]
+
+
+def _request(s, scheduler):
+    """A request as the table shows it: >= in front where it is a lower bound."""
+    if s[scheduler] is None:
+        return "-"
+    return LOWER_BOUND + s[scheduler] if s["lower_bound"] else s[scheduler]
+
+
+def _bars(steps):
+    """Each step's maximum as a bar, the largest BAR wide."""
+    biggest = max((s["max_kb"] or 0 for s in steps), default=0) or 1
+    return ["#" * -(-BAR * (s["max_kb"] or 0) // biggest) for s in steps]
+
+
+def _notes(steps):
+    """A line per step whose request is a lower bound, saying why."""
+    return [_note(s) for s in steps if s["lower_bound"]]
+
+
+def _note(s):
+    n, more_than = s["oom_killed"], s["needs_more_than_kb"]
+    known = "" if more_than is None else f", so it needs more than {_mib(more_than)} MiB"
+    return (f"{s['step']}: {n} run{'s' if n != 1 else ''} killed by the OOM killer{known}: "
+            f"its request ({LOWER_BOUND.strip()}) is a lower bound")
 
 
 def _cell(text):
     return text.replace("\t", "\\t").replace("\n", "\\n")
 
 
+def _tsv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):  # spelt as in the JSON format
+        return "true" if value else "false"
+    # A step named after a command may hold a tab or a line end: not in a TSV cell.
+    return _cell(str(value))
+
+
+def _json(steps):
+    return json.dumps(steps, indent=1) + "\n"
+
+
+def _tsv(steps):
+    keys = list(steps[0]) if steps else []
+    rows = ["\t".join(keys)] + ["\t".join(_tsv_cell(s[k]) for k in keys) for s in steps]
+    return "\n".join(rows) + "\n"
+
+
+def _markdown(steps):
+    out = ["| " + " | ".join(COLUMNS) + " |",
+           "|" + "|".join("---" if c in LEFT else "--:" for c in COLUMNS) + "|"]
+    for s, bar in zip(steps, _bars(steps)):
+        cells = _cells(s, "`" + bar + "`" if bar else "")
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    notes = _notes(steps)
+    return "\n".join(out + ([""] + ["- " + n for n in notes] if notes else [])) + "\n"
+
+
+def _table(steps):
+    rows = [COLUMNS] + [_cells(s, bar) for s, bar in zip(steps, _bars(steps))]
+    widths = [max(len(c) for c in col) for col in zip(*rows)]
+    lines = ["  ".join(c.ljust(w) if name in LEFT else c.rjust(w)
+                       for name, c, w in zip(COLUMNS, r, widths)).rstrip() for r in rows]
+    notes = _notes(steps)
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+RENDER = {"table": _table, "tsv": _tsv, "json": _json, "markdown": _markdown}
+
+
 def render(steps, fmt):
     """The summary as text in one of FORMATS."""
-    if fmt == "json":
-        return json.dumps(steps, indent=1) + "\n"
-    if fmt == "tsv":
-        keys = list(steps[0]) if steps else []
-        # A step named after a command may hold a tab or a line end: not in a TSV cell.
-        rows = ["\t".join(keys)] + ["\t".join("" if s[k] is None else _cell(str(s[k]))
-                                              for k in keys) for s in steps]
-        return "\n".join(rows) + "\n"
-    rows = [_cells(s) for s in steps]
-    biggest = max((s["max_kb"] or 0 for s in steps), default=0) or 1
-    bars = ["#" * -(-BAR * (s["max_kb"] or 0) // biggest) for s in steps]
-    if fmt == "markdown":
-        out = ["| " + " | ".join(COLUMNS + ["need"]) + " |",
-               "|" + "|".join("---" if i < 1 or i == 4 or i > 9 else "--:"
-                              for i in range(len(COLUMNS) + 1)) + "|"]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in r + ["`" + b + "`" if b else ""])
-                + " |" for r, b in zip(rows, bars)]
-        return "\n".join(out) + "\n"
-    widths = [max(len(c) for c in col) for col in zip(COLUMNS, *rows)]
-    lines = []
-    for r, b in zip([COLUMNS] + rows, ["need"] + bars):
-        cells = [c.ljust(w) if i in (0, 4) or i > 9 else c.rjust(w)
-                 for i, (c, w) in enumerate(zip(r, widths))]
-        lines.append("  ".join(cells + [b]).rstrip())
-    return "\n".join(lines) + "\n"
+    return RENDER[fmt](steps)
 
 
 def parse(args):

@@ -1,5 +1,5 @@
 """`logmemory report` over real logs of every format, the original tool's, and broken ones; the
-records' label, host and batch ids; -o DIR/; the Snakemake benchmark TSV."""
+records' label, host and batch ids; OOM-killed runs; -o DIR/; the Snakemake benchmark TSV."""
 
 import gzip
 import json
@@ -12,11 +12,14 @@ import time
 
 import pytest
 
-from conftest import json_records, logmemory_env
+from conftest import json_records, logmemory_command, logmemory_env
 from logmemory import report, writer
-from logmemory.record import ProcessRecord, Run, Tree
+from logmemory.record import BATCH_VARIABLES, Oom, ProcessRecord, Run, Tree
+import test_oom
+from test_oom import LIMIT
 
 MiB = 1024
+limited = test_oom.limited  # the fixture of a cgroup v1 memory limit, for a real OOM kill
 
 
 def steps_of(lm, *args):
@@ -211,8 +214,9 @@ def test_host_and_batch_ids_in_records_and_report(lm, tmp_path):
     assert rec["host"] == host and rec["label"] is None
     assert rec["batch"] == {"SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0",
                             "SLURM_ARRAY_TASK_ID": "7", "LSB_JOBID": "13"}
+    # An array task id without its array's job id names no array task.
     assert {k: s["runs"] for k, s in steps_of(lm, "--by", "job", str(log)).items()} == {
-        "SLURM_JOB_ID=4242": 2, "?": 1}
+        "4242.0": 2, "?": 1}
     assert steps_of(lm, "--by", "host", str(log))[host]["runs"] == 3
     assert steps_of(lm, "--where", "SLURM_ARRAY_TASK_ID=7", str(log))["true"]["runs"] == 2
     r = lm("report", "--where", f"host={host}", "--where", "label=x", str(log))
@@ -354,11 +358,20 @@ def test_fast_and_whole_parsers_agree(lm, tmp_path):
         lm("--format", fmt, "-o", str(log), "--per-process", b"sh", b"-c", b"kill -TERM $$ # \xe9")
         lm("--format", fmt, "--no-trace", "-o", str(log), "sh", "-c", "/bin/true; exit 4")
         lm("--format", fmt, "-o", str(log), "--label", "plain", "sh", "-c", "/bin/true")
-    fields = ("argv", "label", "host", "batch", "figure", "source", "failed", "elapsed")
+    fields = ("argv", "label", "host", "batch", "figure", "source", "failed", "elapsed",
+              "oom_kills", "oom_limit_kb")
     data = log.read_bytes()
     texts = [p for p in data.split(b"\n\n") if p.startswith(b"Date")]
     jsons = [line for line in data.splitlines() if line.startswith(b"{")]
     assert len(texts) == len(jsons) == 4
+    # The OOM report's line and keys, of every kind (no cgroup to make one under here).
+    ooms = [bwa_run(80000, oom) for oom in OOMS.values()]
+    ooms.append(ooms[0].replace(tree=ooms[0].tree.replace(peak_source="sampled", sample_ms=10)))
+    texts += [writer.render(run, "text")[:-2] for run in ooms]
+    jsons += [writer.render(run, "json")[:-1] for run in ooms]
+    read = [(r.oom_kills, r.oom_limit_kb) for r in map(report.parse_paragraph, texts[4:])]
+    assert read == [(1, LIMIT_KB), (1, None), (0, LIMIT_KB), (0, None), (1, LIMIT_KB)]
+    assert read == [(r.oom_kills, r.oom_limit_kb) for r in map(report.parse_json_line, jsons[4:])]
     for fast, whole, records in ((report.parse_paragraph, report.parse_text, texts),
                                  (report.parse_json_line, report.parse_json, jsons)):
         for rec in records:
@@ -425,6 +438,9 @@ def test_a_reader_that_goes_away_ends_it_quietly(lm_cmd, tmp_path):
 @pytest.mark.parametrize("change", [
     {"vmhwm_kb": 1 << 70}, {"vmhwm_kb": -5}, {"vmhwm_kb": "12"}, {"cmd": "ls"}, {"cmd": [1]},
     {"label": 3}, {"batch": {"SLURM_JOB_ID": 1}}, {"elapsed_s": "soon"},
+    {"tree": {"oom": {"kills": "1", "limit_kb": None}}},
+    {"tree": {"oom": {"kills": -1, "limit_kb": None}}},
+    {"tree": {"oom": {"kills": 1, "limit_kb": 1 << 70}}}, {"tree": {"oom": {"kills": 1}}},
 ])
 def test_json_records_with_values_of_the_wrong_kind_are_skipped(tmp_path, change):
     good = {"date": "2026-12-01T00:00:00+00:00", "cmd": ["ls"], "label": None, "host": "h",
@@ -437,9 +453,13 @@ def test_json_records_with_values_of_the_wrong_kind_are_skipped(tmp_path, change
     assert (runs, bad, places[0].place[1]) == (1, 1, 2)
 
 
-def test_text_figure_too_large_is_skipped(tmp_path):
+@pytest.mark.parametrize("line", [
+    b"VmHWM:\t99999999999999999999 kB", b"OOMKills:\t-1", b"OOMKills:\tmany",
+    b"OOMKills:\t1 (limit 99999999999999999999 kB of /x)", b"OOMKills:\t1 (limit x kB of /x)",
+])
+def test_text_values_too_large_or_not_numbers_are_skipped(tmp_path, line):
     log = tmp_path / "m.log"
-    log.write_bytes(b"Date: Mon Feb 11 21:17:55 2013\nCmd:  x\nVmHWM:\t99999999999999999999 kB\n\n")
+    log.write_bytes(b"Date: Mon Feb 11 21:17:55 2013\nCmd:  x\n%s\n\n" % line)
     assert report.summarize([str(log)])[1:3] == (0, 1)
 
 
@@ -459,3 +479,156 @@ def test_records_with_oom_kills_and_sampled_peaks_are_read_back(tmp_path):
     steps, runs, bad, _places = report.summarize([str(log)])
     assert (runs, bad) == (2, 0)
     assert steps[0]["max_kb"] == 800
+    assert steps[0]["oom_killed"] == 2 and steps[0]["needs_more_than_kb"] == 100000000 // 1024
+
+
+# OOM-killed runs. The kernel's limit file says 100,000,000 bytes: 97,656 kB in the record.
+LIMIT_KB = LIMIT // 1024
+CGROUP = "/sys/fs/cgroup/memory/slurm/uid_0/job_29"
+OOMS = {"killed": Oom(kills=1, limit_bytes=LIMIT, cgroup=CGROUP, cgroup_kills=None),
+        "killed, limit unknown": Oom(kills=1, limit_bytes=None, cgroup=None, cgroup_kills=None),
+        "others killed": Oom(kills=0, limit_bytes=LIMIT, cgroup=CGROUP, cgroup_kills=2),
+        "not killed": Oom(kills=0, limit_bytes=None, cgroup=None, cgroup_kills=None)}
+SIGKILL, EXIT_0 = 9, 0
+
+
+def bwa_run(kb, oom, status=SIGKILL, label="bwa"):
+    """A run's record as logmemory writes it under a job cgroup: its peak kb, what the OOM killer
+    did (oom None: no cgroup counted kills), how it ended."""
+    tree = Tree(processes=1, threads=1, max_vmhwm_kb=kb, max_vmhwm_pid=8, max_vmhwm_cmd=(b"bwa",),
+                peak_kb=kb, peak_source="cgroup1", oom=oom,
+                unmeasured={} if oom else {"oom": "no job cgroup to count kills in"})
+    return Run(argv=(b"bwa", b"mem"), ended=time.localtime(), wait_status=status, pid=8,
+               vmpeak_kb=kb, vmhwm_kb=kb, maxrss_kb=kb, elapsed_s=2.0, user_s=1.5, sys_s=0.25,
+               tree=tree, label=label, host="node1", batch={"SLURM_JOB_ID": "29"})
+
+
+def write_runs(log, runs):
+    """Each run twice, as a text and as a JSON record."""
+    log.write_bytes(b"".join(writer.render(r, fmt) for r in runs for fmt in ("text", "json")))
+
+
+@pytest.mark.parametrize("runs, headroom, slurm, snakemake, more_than", [
+    # Killed at the limit: above it plus 20 %, (97,656 + 1) kB x 1.2 = 114.4 MiB, 120.0 MB; the
+    # killed run's own figure plus 20 % (93.8 MiB) would be below the limit it was killed at.
+    ([(80000, OOMS["killed"], SIGKILL)], 20, "--mem=115M", "mem_mb=121", LIMIT_KB),
+    # No headroom: still above the limit, by the 1 kB more rounded up.
+    ([(80000, OOMS["killed"], SIGKILL)], 0, "--mem=96M", "mem_mb=101", LIMIT_KB),
+    # A run that was not killed and needed more: its figure plus 20 %, 150,000 kB -> 175.8 MiB.
+    ([(80000, OOMS["killed"], SIGKILL), (150000, OOMS["not killed"], EXIT_0)], 20,
+     "--mem=176M", "mem_mb=185", LIMIT_KB),
+    # Killed under two limits: the larger, 200,000,000 bytes (195,312 kB), plus 20 %.
+    ([(80000, OOMS["killed"], SIGKILL),
+      (160000, OOMS["killed"].replace(limit_bytes=2 * LIMIT), SIGKILL)], 20, "--mem=229M",
+     "mem_mb=241", 2 * LIMIT_KB),
+    # The limit is unknown: above the killed run's own peak, 61,440 kB (60 MiB) here.
+    ([(61440, OOMS["killed, limit unknown"], SIGKILL)], 0, "--mem=61M", "mem_mb=63", 61440),
+])
+def test_an_oom_killed_step_gets_a_lower_bound_above_its_limit(log, runs, headroom, slurm,
+                                                               snakemake, more_than):
+    write_runs(log, [bwa_run(kb, oom, status) for kb, oom, status in runs])
+    (s,) = report.summarize([str(log)], headroom=headroom)[0]
+    killed = 2 * sum(oom.kills > 0 for _kb, oom, _status in runs)
+    assert (s["slurm"], s["snakemake"], s["needs_more_than_kb"]) == (slurm, snakemake, more_than)
+    assert s["lower_bound"] and s["oom_killed"] == killed and s["runs"] == 2 * len(runs)
+    assert s["request_bytes"] > more_than * 1024
+
+
+@pytest.mark.parametrize("oom, status", [
+    (OOMS["others killed"], EXIT_0),  # the enclosing limit was hit, its other processes killed
+    (OOMS["not killed"], EXIT_0),
+    (None, SIGKILL),  # a SIGKILL where no cgroup counted kills: no proof of an OOM
+    (OOMS["not killed"], SIGKILL),  # a SIGKILL the OOM killer did not send
+])
+def test_a_run_the_oom_killer_did_not_kill_is_measured_as_any(log, oom, status):
+    write_runs(log, [bwa_run(50000, oom, status)])
+    (s,) = report.summarize([str(log)])[0]
+    # 50,000 kB plus 20 %: 58.6 MiB.
+    assert (s["slurm"], s["lower_bound"], s["oom_killed"], s["needs_more_than_kb"]) == (
+        "--mem=59M", False, 0, None)
+
+
+REPORTS = {
+    "table": """\
+step  runs  failed  OOM killed  no figure  figure    max MiB  median MiB  p95 MiB  longest s  total s  Slurm          Snakemake      Nextflow            need
+bwa      4       2           2          0  TreePeak     78.1        48.8     78.1        2.0      8.0  >= --mem=115M  >= mem_mb=121  >= memory '115 MB'  ####################
+sort     1       0           0          0  TreePeak     39.1        39.1     39.1        2.0      2.0  --mem=47M      mem_mb=50      memory '47 MB'      ##########
+
+bwa: 2 runs killed by the OOM killer, so it needs more than 95.4 MiB: its request (>=) is a lower bound
+""",
+    "markdown": """\
+| step | runs | failed | OOM killed | no figure | figure | max MiB | median MiB | p95 MiB | longest s | total s | Slurm | Snakemake | Nextflow | need |
+|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|---|---|---|---|
+| bwa | 4 | 2 | 2 | 0 | TreePeak | 78.1 | 48.8 | 78.1 | 2.0 | 8.0 | >= --mem=115M | >= mem_mb=121 | >= memory '115 MB' | `####################` |
+| sort | 1 | 0 | 0 | 0 | TreePeak | 39.1 | 39.1 | 39.1 | 2.0 | 2.0 | --mem=47M | mem_mb=50 | memory '47 MB' | `##########` |
+
+- bwa: 2 runs killed by the OOM killer, so it needs more than 95.4 MiB: its request (>=) is a lower bound
+""",
+    "tsv": """\
+step\truns\tfailed\toom_killed\tno_figure\tsource\tmax_kb\tmedian_kb\tp95_kb\tneeds_more_than_kb\tlongest_s\ttotal_s\tlower_bound\tslurm\tsnakemake\tnextflow\trequest_bytes
+bwa\t4\t2\t2\t0\tTreePeak\t80000\t50000\t80000\t97656\t2.0\t8.0\ttrue\t--mem=115M\tmem_mb=121\tmemory '115 MB'\t120000922
+sort\t1\t0\t0\t0\tTreePeak\t40000\t40000\t40000\t\t2.0\t2.0\tfalse\t--mem=47M\tmem_mb=50\tmemory '47 MB'\t49152000
+""",
+}
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "tsv", "json"])
+def test_every_format_marks_the_lower_bound(lm, log, fmt):
+    """A step with OOM-killed runs beside one without, in each format, from the real CLI."""
+    write_runs(log, [bwa_run(80000, OOMS["killed"]), bwa_run(50000, OOMS["not killed"], EXIT_0)])
+    with open(log, "ab") as f:
+        f.write(writer.render(bwa_run(40000, OOMS["not killed"], EXIT_0, label="sort"), "json"))
+    r = lm("report", "--format", fmt, str(log))
+    assert r.returncode == 0 and r.stderr == b""
+    if fmt != "json":
+        assert r.stdout.decode() == REPORTS[fmt]
+        return
+    bwa, sort = json.loads(r.stdout)
+    assert {k: bwa[k] for k in ("oom_killed", "needs_more_than_kb", "lower_bound", "slurm")} == {
+        "oom_killed": 2, "needs_more_than_kb": LIMIT_KB, "lower_bound": True,
+        "slurm": "--mem=115M"}
+    assert (sort["oom_killed"], sort["needs_more_than_kb"], sort["lower_bound"]) == (0, None, False)
+
+
+def test_a_real_oom_kill_gives_a_lower_bound_above_its_limit(limited, lm, log, memhog):
+    """memhog -m 200 killed under a 100,000,000-byte limit, in text and JSON, and a run of it
+    that fits: the request is above the limit, not the killed runs' figures plus 20 %."""
+    cg = limited("report-oom")
+    enter = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
+    for fmt in ("text", "json"):
+        r = subprocess.run(["sh", "-c", enter, str(cg), *logmemory_command(), "--format", fmt,
+                            "-o", str(log), "--label", "hog", memhog, "-m", "200"],
+                           env=logmemory_env(), stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == -signal.SIGKILL, r.stderr
+    assert lm("-o", str(log), "--label", "hog", memhog, "-m", "20").returncode == 0
+    s = steps_of(lm, str(log))["hog"]
+    assert (s["runs"], s["oom_killed"], s["needs_more_than_kb"]) == (3, 2, LIMIT_KB)
+    assert s["max_kb"] < LIMIT_KB and s["lower_bound"] and s["slurm"] == "--mem=115M"
+
+
+# The job step of a run, as each batch system names it (sacct, qstat, bjobs).
+JOBS = [
+    ({"SLURM_JOB_ID": "29"}, "29.batch"),
+    ({"SLURM_JOB_ID": "29", "SLURM_STEP_ID": "0"}, "29.0"),
+    ({"SLURM_JOB_ID": "29", "SLURM_STEP_ID": "1"}, "29.1"),
+    # An array task has a job id of its own (34); sacct names it by the array's and the task's.
+    ({"SLURM_JOB_ID": "34", "SLURM_ARRAY_JOB_ID": "29", "SLURM_ARRAY_TASK_ID": "5"}, "29_5.batch"),
+    ({"SLURM_JOB_ID": "34", "SLURM_STEP_ID": "0", "SLURM_ARRAY_JOB_ID": "29",
+      "SLURM_ARRAY_TASK_ID": "5"}, "29_5.0"),
+    ({"PBS_JOBID": "123.pbs1"}, "123.pbs1"),
+    ({"PBS_JOBID": "124[4].pbs1", "PBS_ARRAY_INDEX": "4"}, "124[4].pbs1"),  # PBS Pro
+    ({"PBS_JOBID": "125[4].pbs1", "PBS_ARRAYID": "4"}, "125[4].pbs1"),  # Torque
+    ({"SGE_ROOT": "/opt/sge", "JOB_ID": "126", "SGE_TASK_ID": "4"}, "126.4"),
+    ({"SGE_ROOT": "/opt/sge", "JOB_ID": "127", "SGE_TASK_ID": "undefined"}, "127"),
+    ({"LSB_JOBID": "128", "LSB_JOBINDEX": "4"}, "128[4]"),
+    ({"LSB_JOBID": "129", "LSB_JOBINDEX": "0"}, "129"),
+    ({}, "?"),
+]
+
+
+@pytest.mark.parametrize("variables, job", JOBS)
+def test_by_job_names_the_job_step_as_the_batch_system_does(lm, log, variables, job):
+    env = {k: v for k, v in logmemory_env().items() if k not in BATCH_VARIABLES + ("SGE_ROOT",)}
+    for fmt in ("text", "json"):
+        assert lm("--format", fmt, "-o", str(log), "true", env={**env, **variables}).returncode == 0
+    assert {k: s["runs"] for k, s in steps_of(lm, "--by", "job", str(log)).items()} == {job: 2}
