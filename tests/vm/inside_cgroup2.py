@@ -241,6 +241,21 @@ def test_slurm_step_is_not_ours(world, made, sibling):
     assert leftovers() == []
 
 
+def test_slurm_step_alone_gives_its_own_peak(world, made):
+    """srun logmemory ...: the step holds only logmemory; its own watermark, no cgroup of ours."""
+    made("slurm", memory_below=True)
+    made("slurm/job_1", memory_below=True)
+    step = made("slurm/job_1/step_0")
+    status, err, tree = run(world, tree_argv(world), cgroup=step)
+    assert status == 0, err
+    assert tree["peak_source"] == "cgroup2", tree["peak_unavailable_reason"]
+    shared = tree["peak_cgroup"]
+    assert shared["path"] == str(step) and shared["owner"] == "a Slurm job step"
+    assert tree["peak_kb"] >= 60 * MIB + shared["held_kb"] - 2 * MIB
+    assert control(step) == [] and [p for p in step.iterdir() if p.is_dir()] == []
+    assert leftovers() == []
+
+
 def test_slurm_step_sigterm(world, made, sibling):
     step, task = slurm_step(made, sibling)
     assert sigterm_mid_job(world, cgroup=step)["peak_kb"] is None
@@ -435,7 +450,7 @@ def oom_matches_gnu_time(world, made, argv):
     # Under TCG everything is slow: compare with the bare command killed the same way.
     assert rec["elapsed_s"] < bare_seconds(world, cg, argv) + 1.0
     assert rec["tree"]["oom"] == {"kills": 1, "limit_kb": LIMIT // 1024, "cgroup": str(cg),
-                                  "cgroup_kills": None}
+                                  "cgroup_kills": 0}
     assert leftovers() == [] and procs(cg) == []
 
 
@@ -465,3 +480,34 @@ def test_no_oom_under_a_v2_limit_no_report(world, made):
     assert status == 0, err
     assert rec["tree"]["oom"] == {"kills": 0, "limit_kb": None, "cgroup": None,
                                   "cgroup_kills": None}
+
+
+def test_the_job_has_the_room_it_has_without_logmemory_v2(world, made):
+    cg = limited(made, "room")
+    hog = [str(world / "memhog"), "-m", "80"]
+    assert subprocess.run(hog, preexec_fn=as_user(cg, 0)).returncode == 0
+    status, err, rec, _ = run_limited(world, cg, hog)
+    assert status == 0, err
+    assert rec["tree"]["oom"]["kills"] == 0
+    assert leftovers() == [] and procs(cg) == []
+
+
+def test_nothing_is_left_when_logmemory_is_killed_v2(world, made):
+    """SIGKILL to logmemory alone in a limited cgroup: the watcher gives everything back (the
+    command to the cgroup, logmemory's leaf and the memory controller removed)."""
+    import time
+    cg = limited(made, "killed")
+    pidfile = world / "pid"
+    p, _ = start(world, [str(world / "memhog"), "-m", "5", "-p", str(pidfile), "-w", "30"],
+                 cgroup=cg)
+    wait_for_pid(pidfile)
+    assert leftovers() != []
+    p.kill()
+    p.wait()
+    command = pidfile.read_text().strip()
+    deadline = time.monotonic() + 10
+    while leftovers() or "memory" in control(cg):
+        assert time.monotonic() < deadline, (leftovers(), control(cg))
+        time.sleep(0.1)
+    assert command in procs(cg)
+    os.kill(int(command), signal.SIGKILL)
