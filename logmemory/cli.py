@@ -1,5 +1,6 @@
 """Command line: parse options, run the command under the tracer, write the record, exit as it did."""
 
+import _thread
 import errno
 import os
 import stat
@@ -280,12 +281,17 @@ def main(args=None):
             _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
                  "it runs without those privileges (use --no-trace)")
         json_needed = settings["record"] or settings["format"] == "json"
+        written, writing = [], _thread.allocate_lock()
+
+        def early(snapshot):  # the batch system is about to SIGKILL us: the record so far
+            with writing:  # (in the signal thread; the end waits for it)
+                written.append(_emit(snapshot, settings, log_fd, log_path, record_fd))
         run = job.run(argv, path, trace=not settings["no-trace"],
                       follow=not settings["no-follow"], wait_all=settings["wait-all"],
                       sample_ms=settings["sample"], use_cgroup=not settings["no-cgroup"],
                       # Text and legacy records name one process; JSON and --per-process all.
                       all_cmdlines=bool(json_needed or settings["per-process"]),
-                      relay_pid=_bootloader_pid())
+                      relay_pid=_bootloader_pid(), early=early)
     except (CannotRun, Interrupted, LogMemoryError) as exc:
         _say(str(exc))
         if record_fd is not None:
@@ -298,8 +304,17 @@ def main(args=None):
         os._exit(exitcodes.FAILURE)
     for warning in run.warnings:
         _say(f"warning: {warning}")
+    with writing:
+        if not written:
+            _emit(run, settings, log_fd, log_path, record_fd)
+    # os._exit: nothing is left to clean up, and interpreter shutdown costs milliseconds per job.
+    os._exit(exitcodes.die_like(run.wait_status))
+
+
+def _emit(run, settings, log_fd, log_path, record_fd):
+    """Write the run's record to the log and the --record file."""
     run = run.replace(label=settings["label"], host=os.uname().nodename,
-                       batch=record.batch_ids(os.environ))
+                      batch=record.batch_ids(os.environ))
     if log_fd is not None:
         data = writer.render(run, settings["format"], settings["per-process"])
         if settings["format"] == "snakemake" and os.fstat(log_fd).st_size == 0:
@@ -307,5 +322,4 @@ def main(args=None):
         _write(log_fd, log_path, data)
     if record_fd is not None:
         _write(record_fd, settings["record"], writer.render(run, "json"), append=False)
-    # os._exit: nothing is left to clean up, and interpreter shutdown costs milliseconds per job.
-    os._exit(exitcodes.die_like(run.wait_status))
+    return True

@@ -3,19 +3,21 @@
 import os
 import time
 
-from logmemory import _signals, cgroup, memlock, spawn
-from logmemory.errors import CannotRun
-from logmemory.record import Run, SharedCgroup
+from logmemory import _ptrace, _signals, cgroup, memlock, procfs, spawn
+from logmemory.errors import CannotRun, LogMemoryError
+from logmemory.record import Run, SharedCgroup, Tree
 from logmemory.tracer import Tracer
 
 
 def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         clock=time.monotonic, proc_root="/proc", relay_pid=None, all_cmdlines=True,
-        use_cgroup=True) -> Run:
+        use_cgroup=True, early=None) -> Run:
     """Run argv (path already resolved) to completion and measure it; never alters its outcome.
 
     relay_pid: a process that forwards the signals it gets to us (the one-file bootloader).
-    all_cmdlines: record every process's command line, not only the largest one's."""
+    all_cmdlines: record every process's command line, not only the largest one's.
+    early: called with the record so far if the batch system is about to end the job (see
+    _in_batch_step); the record returned at the end is then not to be written."""
     # Held from here on (if the caller has not done it earlier), so that no signal slips
     # between fork and the event loop; the child restores the caller's mask before exec.
     _signals.hold()
@@ -67,8 +69,12 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             if errno is not None:
                 os.waitpid(child.pid, 0)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
+        orphaned = None
+        if early is not None and child.traced and _in_batch_step() and _parent_death_signal():
+            def orphaned():
+                early(_snapshot(argv, tracer, job_cgroup, clock() - started))
         tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, relay_pid,
-                        all_cmdlines, limited=bool(limit))
+                        all_cmdlines, limited=bool(limit), orphaned=orphaned)
         tracer.run()
         elapsed = clock() - started
         if child.traced:
@@ -97,6 +103,81 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         tree = tree.replace(unmeasured={**tree.unmeasured, "peak_kb": why})
     run = _make_run(argv, tracer, child, elapsed, tree)
     return run.replace(warnings=run.warnings + tuple(notes))
+
+
+# A Slurm batch step's script gets the SIGTERM of a scancel alone; once it has ended, what it
+# started is SIGKILLed 10-15 ms later (measured, tests/test_slurm.py). logmemory as the script's
+# child would end with nothing written: its parent's death is its cue to write the record so far.
+PR_SET_PDEATHSIG = 1
+STILL_RUNNING = ("still running when the batch script ended: Slurm kills what is left of a "
+                 "batch step at once, so the record was written then")
+
+
+def _in_batch_step():
+    """Whether we run in a Slurm batch step (its cgroup, v1 or v2, is a step_batch's)."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            return "/step_batch/" in f.read()
+    except OSError:
+        return False
+
+
+def _parent_death_signal():
+    """SIGTERM to us when our parent dies; False where our parent has gone already."""
+    if _ptrace.libc.prctl(PR_SET_PDEATHSIG, _signals.SIGTERM, 0, 0, 0) != 0:
+        return False
+    return os.getppid() != 1
+
+
+def _status_now(proc, proc_root):
+    try:
+        if proc.status_fd is not None:
+            return procfs.read_status_fd(proc.status_fd, proc.pid)
+        return procfs.read_status(proc.pid, None, proc_root)
+    except LogMemoryError:
+        return proc.status
+
+
+def _cmdline_now(proc, proc_root):
+    try:
+        if proc.cmdline_fd is not None:
+            return procfs.read_cmdline_fd(proc.cmdline_fd, proc.pid) or None
+        return procfs.read_cmdline(proc.pid, None, proc_root) or None
+    except LogMemoryError:
+        return None
+
+
+def _snapshot(argv, tracer, job_cgroup, elapsed) -> Run:
+    """The record as it stands while the command runs: the figures so far (live processes read
+    now), how it ends and what only its end tells (MaxRSS, CPU times) not known."""
+    procs, live = [], {}
+    for proc in list(tracer.procs):
+        rec = proc.record()
+        st = proc.status
+        if proc.wait_status is None:
+            st = _status_now(proc, tracer.proc_root)
+            rec = rec.replace(cmd=rec.cmd or _cmdline_now(proc, tracer.proc_root))
+        if st is not None and st.vmhwm_kb is not None:
+            live[proc.pid] = (st, rec)
+            rec = rec.replace(vmhwm_kb=st.vmhwm_kb, vmpeak_kb=st.vmpeak_kb)
+        procs.append(rec)
+    st = live.get(tracer.command.pid, (None,))[0]
+    biggest = max(live.values(), key=lambda sp: sp[0].vmhwm_kb, default=None)
+    tree = Tree(processes=len(procs), threads=sum(p.threads for p in procs),
+                max_vmhwm_kb=biggest[0].vmhwm_kb if biggest else None,
+                max_vmhwm_pid=biggest[1].pid if biggest else None,
+                max_vmhwm_cmd=biggest[1].cmd if biggest else None,
+                unmeasured={"oom": STILL_RUNNING})
+    if job_cgroup:
+        tree, why = _with_peak(tree, job_cgroup)
+        if why:
+            tree = tree.replace(unmeasured={**tree.unmeasured, "peak_kb": why})
+    return Run(argv=tuple(argv), ended=time.localtime(), wait_status=None, pid=tracer.command.pid,
+               vmpeak_line=st.vmpeak_line if st else None, vmhwm_line=st.vmhwm_line if st else None,
+               vmpeak_kb=st.vmpeak_kb if st else None, vmhwm_kb=st.vmhwm_kb if st else None,
+               elapsed_s=elapsed, tree=tree, processes=tuple(procs),
+               unmeasured=dict.fromkeys(("exit_code", "maxrss_kb", "user_s", "sys_s"),
+                                        STILL_RUNNING))
 
 
 def _with_peak(tree, job_cgroup):

@@ -105,6 +105,9 @@ class Run(Value):
 
     @property
     def core_dumped(self):
+        """None while the command's end is unknown (a record written before it)."""
+        if self.wait_status is None:
+            return None
         return os.WIFSIGNALED(self.wait_status) and os.WCOREDUMP(self.wait_status)
 
     def need(self):

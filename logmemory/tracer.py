@@ -88,7 +88,7 @@ class Tracer:
 
     def __init__(self, child: spawn.Child, clock, started, follow=True, wait_all=False,
                  sample_ms=None, proc_root="/proc", relay_pid=None, all_cmdlines=True,
-                 limited=False):
+                 limited=False, orphaned=None):
         self.child = child
         self.clock = clock
         self.started = started
@@ -118,7 +118,7 @@ class Tracer:
         self.open_next = None        # a new process whose status to open once it runs
         self.sample_ms = sample_ms
         self.relay = Relay(clock, relay_pid, self._sample if sample_ms else None,
-                           sample_ms / 1000 if sample_ms else None)
+                           sample_ms / 1000 if sample_ms else None, orphaned)
         if not child.traced:
             self._add_proc(child.pid, os.getpid())
             self.relay.command_started([child.pid])

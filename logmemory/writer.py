@@ -79,7 +79,8 @@ def _text_lines(run: Run, per_process):
         yield b"MaxRSS:\t%8d kB\n" % run.maxrss_kb
     if run.maxrss_floor_kb is not None:
         yield b"MaxRSSFloor:\t%8d kB\n" % run.maxrss_floor_kb
-    yield f"Exit:\t{_exit_text(run.wait_status)}\n".encode()
+    if run.wait_status is not None:  # else its reason is under Unmeasured
+        yield f"Exit:\t{_exit_text(run.wait_status)}\n".encode()
     for key, value in (("Elapsed", run.elapsed_s), ("User", run.user_s), ("System", run.sys_s)):
         if value is not None:
             yield f"{key}:\t{value:.3f} s\n".encode()
