@@ -1,10 +1,11 @@
 """A memory cgroup for the job, made below the one logmemory runs in: the job's concurrent peak."""
 
+import ctypes
 import errno
 import os
 import time
 
-from logmemory import procfs, systemd
+from logmemory import _ptrace, procfs, systemd
 from logmemory.errors import LogMemoryError
 from logmemory.record import Oom
 from logmemory.value import value
@@ -200,10 +201,25 @@ fi 2>/dev/null
 """
 
 
+F_DUPFD_CLOEXEC = 1030
+
+
+def _above_stdio(fd):
+    """fd moved to 3 or above: with 0-2 closed by our caller a pipe end would land there, and
+    our own warnings (fd 2) would reach the watcher, or its /dev/null (fd 0, 1) replace it."""
+    if fd > 2:
+        return fd
+    moved = _ptrace.libc.fcntl(fd, F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    if moved < 0:
+        raise OSError(ctypes.get_errno(), "cannot move a descriptor above 2")
+    return moved
+
+
 def _watch(job):
     """Start the shell of WATCHER for the job's cgroup, not as our child (its parent exits at
     once); the write end of its pipe, to keep open until the cgroup is removed."""
-    r, w = os.pipe2(os.O_CLOEXEC)
+    r, w = (_above_stdio(fd) for fd in os.pipe2(os.O_CLOEXEC))
     try:
         pid = os.posix_spawn("/bin/sh", ["sh", "-c", f"({WATCHER}) &", "sh", job.path,
                                          job.parent, job.home or ""],

@@ -31,7 +31,9 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         job_cgroup, no_cgroup = None, f"internal error ({type(exc).__name__}: {exc})"
     child = None
     oom_watch, notes = None, []
-    if isinstance(job_cgroup, cgroup.JobCgroup):
+    # As pid 1 of a namespace (a container's first process) orphans come back to us, and our
+    # end ends them all: the watcher would be our own child, waited for with --wait-all.
+    if isinstance(job_cgroup, cgroup.JobCgroup) and os.getpid() != 1:
         try:
             job_cgroup.guard()
         except OSError as exc:

@@ -3,11 +3,14 @@
 import contextlib
 import errno
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from logmemory import cgroup
 from logmemory.record import Oom
 
@@ -234,6 +237,7 @@ def test_make_room_and_give_back_on_a_live_cgroup2(playground, nested):
     play, controller = playground
     script = f"""
 import os, sys, time
+from conftest import ROOT
 from logmemory import cgroup
 own = {str(play)!r}
 cg = cgroup.JobCgroup("cgroup2", own, "lm-job", os.path.join(own, "lm-job-self"))
@@ -443,3 +447,29 @@ def test_v2_container_scope_is_not_taken_out_even_where_systemd_runs(fake_v2, mo
 def test_systemd_call_gives_status_and_stderr():
     from logmemory import systemd
     assert systemd._call(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, b"err\n")
+
+
+def test_the_watcher_waits_even_when_our_caller_closed_0_1_2(tmp_path):
+    """The pipe's ends would take descriptors 0 and 1, which the watcher's /dev/null replaces
+    (it then saw the end at once and removed the job's cgroup under the running job)."""
+    own = tmp_path / "own"
+    (own / "logmemory-1").mkdir(parents=True)
+    script = f"""
+import os, sys, time
+for fd in (0, 1, 2):
+    os.close(fd)
+from logmemory import cgroup
+cg = cgroup.JobCgroup("cgroup1", {str(own)!r}, "logmemory-1")
+cg.guard()
+time.sleep(0.5)
+alive = os.path.isdir(cg.path)
+os.close(cg.watcher_fd)
+open({str(tmp_path / "alive")!r}, "w").write(str(alive))
+"""
+    subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                   check=True, timeout=30)
+    assert (tmp_path / "alive").read_text() == "True"
+    deadline = time.monotonic() + 5
+    while (own / "logmemory-1").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
