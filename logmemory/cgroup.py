@@ -3,6 +3,7 @@
 import ctypes
 import errno
 import os
+import resource
 import time
 
 from logmemory import _ptrace, procfs, systemd
@@ -180,22 +181,25 @@ WATCHER = r"""trap '' HUP INT TERM QUIT
 read _ <&3
 exec 3<&-
 job=$1 own=$2 home=$3
-dirs() { for d in "$1"/*/; do [ -d "$d" ] && dirs "${d%/}"; done; echo "$1"; }
+uncontrol() {
+    for d in "$1"/*/; do [ -d "$d" ] && uncontrol "${d%/}"; done
+    echo -memory > "$1/cgroup.subtree_control"
+}
+empty() {
+    for d in "$1"/*/; do [ -d "$d" ] && empty "${d%/}"; done
+    while read -r p; do echo "$p" > "$own/cgroup.procs"; done < "$1/cgroup.procs"
+    rmdir "$1"
+}
 tries=0
 while [ -d "$job" ] && [ $tries -lt 600 ]; do
-    if [ -n "$home" ]; then
-        for d in $(dirs "$job") "$own"; do echo -memory > "$d/cgroup.subtree_control"; done
-    fi
-    for d in $(dirs "$job"); do
-        for p in $(cat "$d/cgroup.procs"); do echo "$p" > "$own/cgroup.procs"; done
-        rmdir "$d"
-    done
+    if [ -n "$home" ]; then uncontrol "$job"; echo -memory > "$own/cgroup.subtree_control"; fi
+    empty "$job"
     [ -d "$job" ] && sleep 1
     tries=$((tries + 1))
 done 2>/dev/null
 if [ -n "$home" ] && [ -d "$home" ]; then
     echo -memory > "$own/cgroup.subtree_control"
-    for p in $(cat "$home/cgroup.procs"); do echo "$p" > "$own/cgroup.procs"; done
+    while read -r p; do echo "$p" > "$own/cgroup.procs"; done < "$home/cgroup.procs"
     rmdir "$home"
 fi 2>/dev/null
 """
@@ -216,17 +220,32 @@ def _above_stdio(fd):
     return moved
 
 
+def _inheritable(fd):
+    try:
+        return os.get_inheritable(fd)
+    except OSError:  # the listing's own descriptor, closed since
+        return False
+
+
 def _watch(job):
     """Start the shell of WATCHER for the job's cgroup, not as our child (its parent exits at
     once); the write end of its pipe, to keep open until the cgroup is removed."""
     r, w = (_above_stdio(fd) for fd in os.pipe2(os.O_CLOEXEC))
+    # The caller's descriptors, kept open for the command, are none of its business (a lock
+    # held through one would be held as long as it waits); posix_spawn closes only those below
+    # the descriptor limit (a caller may pass higher ones).
+    top = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    inherited = [fd for fd in map(int, os.listdir("/proc/self/fd")) if 2 < fd < top
+                 and fd != r and _inheritable(fd)]
     try:
         pid = os.posix_spawn("/bin/sh", ["sh", "-c", f"({WATCHER}) &", "sh", job.path,
                                          job.parent, job.home or ""],
                              {"PATH": "/usr/bin:/bin"}, setsid=True, setsigmask=(),
                              file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                                            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-                                           (os.POSIX_SPAWN_DUP2, 1, 2), (os.POSIX_SPAWN_DUP2, r, 3)])
+                                           (os.POSIX_SPAWN_DUP2, 1, 2),
+                                           *((os.POSIX_SPAWN_CLOSE, fd) for fd in inherited),
+                                           (os.POSIX_SPAWN_DUP2, r, 3)])
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
@@ -265,9 +284,8 @@ class JobCgroup:
         name = "tasks" if self.version == "cgroup1" else "cgroup.procs"
         return os.open(os.path.join(self.path, name), os.O_WRONLY | os.O_CLOEXEC)
 
-    def peak_kb(self):
-        with open(os.path.join(self.path, PEAK_FILES[self.version])) as f:
-            return int(f.read()) // 1024
+    def peak_kb(self, job_pids=()):
+        return _read_int(self.path, PEAK_FILES[self.version]) // 1024
 
     def remove(self):
         """Put any process still inside, or in a cgroup the job made inside, back where the job
@@ -322,18 +340,28 @@ class Enclosing:
     way a batch system ends a job, leaves no time to remove one. Its watermark counts
     logmemory's own pages and, in a batch step, the script's shell: held_kb at the start."""
 
-    def __init__(self, version, path, owner):
+    def __init__(self, version, path, owner, ours):
         self.version = version
         self.path = self.parent = path
         self.owner = owner
+        self.ours = set(ours)  # logmemory's pids and our ancestors there
         self.peak_before = _read_int(path, PEAK_FILES[version])
         self.held_kb = _read_int(path, USAGE_FILES[version]) // 1024
 
     def join_fd(self):
         return None  # the command starts in it
 
-    def peak_kb(self):
-        """The watermark, once the job has raised it above what it was before; else Unavailable."""
+    def peak_kb(self, job_pids=()):
+        """The watermark, once the job has raised it above what it was before; else Unavailable.
+
+        A process there that is neither ours nor the job's (the script started it meanwhile)
+        has its share in it: no peak then (one that came and went unseen is not caught)."""
+        others = {int(p) for p in _words(os.path.join(self.path, "cgroup.procs"))} \
+            - self.ours - set(job_pids)
+        if others:
+            raise Unavailable(f"{self.version}: {self.path} ({self.owner}) also held "
+                              f"{len(others)} other processes at the end, so its peak is not "
+                              "the job's (--sample MS gives a sampled peak)")
         peak = _read_int(self.path, PEAK_FILES[self.version])
         if peak <= self.peak_before:
             raise Unavailable(f"{self.version}: {self.path} ({self.owner}) had held "
@@ -360,7 +388,8 @@ def _ancestors(root="/proc"):
 def _enclosing(version, own, owner, ours):
     """own read as the job's cgroup, if it holds nothing but ours and our ancestors."""
     procs = {int(p) for p in _words(os.path.join(own, "cgroup.procs"))}
-    others = procs - set(ours) - set(_ancestors())
+    ours = set(ours) | set(_ancestors())
+    others = procs - ours
     if others:
         raise Unavailable(f"{version}: {own} is {owner}, not ours to make a cgroup in, and it "
                           f"also holds {len(others)} other processes, so its peak is not the "
@@ -368,10 +397,10 @@ def _enclosing(version, own, owner, ours):
     if not os.path.exists(os.path.join(own, PEAK_FILES[version])):
         raise Unavailable(f"{version}: no {PEAK_FILES[version]} in {own} (cgroup v2 has it "
                           "from Linux 5.19)")
-    return Enclosing(version, own, owner)
+    return Enclosing(version, own, owner, ours)
 
 
-def _own_cgroup():
+def own_cgroup():
     with open("/proc/self/cgroup", "rb") as f:
         return f.read()
 
@@ -385,7 +414,7 @@ def create(name, mountinfo=None, proc_cgroup=None, ours=(), ask_systemd=True) ->
         with open("/proc/self/mountinfo", "rb") as f:
             mountinfo = f.read()
     if proc_cgroup is None:
-        proc_cgroup = _own_cgroup()
+        proc_cgroup = own_cgroup()
     reasons = []
     crowded = False  # v2 offers memory, but our cgroup cannot give it to its children
     for version, own, why, need in _candidates(mountinfo, proc_cgroup):
@@ -427,7 +456,7 @@ def create(name, mountinfo=None, proc_cgroup=None, ours=(), ask_systemd=True) ->
     v2_path = parse_proc_cgroup(proc_cgroup).get("")
     if crowded and ask_systemd and systemd.manages(v2_path) and not _foreign(v2_path):
         try:
-            systemd.scope(name, ours, v2_path, lambda: parse_proc_cgroup(_own_cgroup())[""],
+            systemd.scope(name, ours, v2_path, lambda: parse_proc_cgroup(own_cgroup())[""],
                           user=os.geteuid() != 0)
         except (systemd.Refused, OSError) as exc:
             reasons.append(str(exc))
@@ -530,7 +559,7 @@ def own_limit(mountinfo=None, proc_cgroup=None):
         with open("/proc/self/mountinfo", "rb") as f:
             mountinfo = f.read()
     if proc_cgroup is None:
-        proc_cgroup = _own_cgroup()
+        proc_cgroup = own_cgroup()
     paths = parse_proc_cgroup(proc_cgroup)
     for m in parse_mountinfo(mountinfo):
         key = "" if m.version == "cgroup2" else "memory" if "memory" in m.controllers else None
@@ -540,8 +569,3 @@ def own_limit(mountinfo=None, proc_cgroup=None):
             if limit:
                 return limit
     return None
-
-
-def watch_oom(job) -> OomWatch:
-    """The job's OOM counters and the smallest limit around it, as they stand now."""
-    return OomWatch(job, enclosing_limit(job.parent, job.version))

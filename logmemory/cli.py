@@ -281,11 +281,15 @@ def main(args=None):
             _say(f"warning: '{os.fsdecode(path)}' is setuid/setcap; traced without CAP_SYS_PTRACE "
                  "it runs without those privileges (use --no-trace)")
         json_needed = settings["record"] or settings["format"] == "json"
-        written, writing = [], _thread.allocate_lock()
+        # One record a run: the one written when a batch step's script ended (batchstep.py,
+        # from its thread: Slurm's SIGKILL follows), or the one written at the end.
+        written, writing = {"early": False, "final": False}, _thread.allocate_lock()
 
-        def early(snapshot):  # the batch system is about to SIGKILL us: the record so far
-            with writing:  # (in the signal thread; the end waits for it)
-                written.append(_emit(snapshot, settings, log_fd, log_path, record_fd))
+        def early(snapshot):
+            with writing:
+                if snapshot is not None and not written["final"]:
+                    written["early"] = True
+                    _emit(snapshot, settings, log_fd, log_path, record_fd)
         run = job.run(argv, path, trace=not settings["no-trace"],
                       follow=not settings["no-follow"], wait_all=settings["wait-all"],
                       sample_ms=settings["sample"], use_cgroup=not settings["no-cgroup"],
@@ -305,7 +309,8 @@ def main(args=None):
     for warning in run.warnings:
         _say(f"warning: {warning}")
     with writing:
-        if not written:
+        written["final"] = True
+        if not written["early"]:
             _emit(run, settings, log_fd, log_path, record_fd)
     # os._exit: nothing is left to clean up, and interpreter shutdown costs milliseconds per job.
     os._exit(exitcodes.die_like(run.wait_status))
@@ -322,4 +327,3 @@ def _emit(run, settings, log_fd, log_path, record_fd):
         _write(log_fd, log_path, data)
     if record_fd is not None:
         _write(record_fd, settings["record"], writer.render(run, "json"), append=False)
-    return True

@@ -3,7 +3,7 @@
 import os
 import time
 
-from logmemory import _ptrace, _signals, cgroup, memlock, procfs, spawn
+from logmemory import _signals, batchstep, cgroup, memlock, procfs, spawn
 from logmemory.errors import CannotRun, LogMemoryError
 from logmemory.record import Run, SharedCgroup, Tree
 from logmemory.tracer import Tracer
@@ -43,15 +43,17 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
         spawn.become_subreaper()
     limit = None
     try:
-        if job_cgroup:
-            oom_watch = cgroup.watch_oom(job_cgroup)
-            limit = oom_watch.limit
-        else:
-            limit = cgroup.own_limit()
-    except Exception as exc:  # OSError, or a bug of ours: the job runs all the same
-        notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
-    if limit:
-        memlock.lock()  # where refused, a late exit-stop read is left out (tracer.LATE_S)
+        limit = cgroup.enclosing_limit(job_cgroup.parent, job_cgroup.version) if job_cgroup \
+            else cgroup.own_limit()
+        if limit:
+            memlock.lock()  # where refused, a reaped victim's figures are left out (tracer.py)
+    except Exception:  # OSError, or a bug of ours: the job runs unprotected all the same
+        pass
+    if job_cgroup:
+        try:
+            oom_watch = cgroup.OomWatch(job_cgroup, limit)
+        except Exception as exc:  # OSError (older kernels' counters), or a bug of ours
+            notes.append(f"cannot read the job cgroup's OOM counters: {exc}")
     try:
         try:
             join_fd = job_cgroup.join_fd() if job_cgroup else None
@@ -71,19 +73,20 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             if errno is not None:
                 os.waitpid(child.pid, 0)
                 raise CannotRun(os.fsdecode(argv[0]), errno, os.strerror(errno))
-        orphaned = None
-        if early is not None and child.traced and _in_batch_step() and _parent_death_signal():
-            def orphaned():
-                early(_snapshot(argv, tracer, job_cgroup, clock() - started))
         tracer = Tracer(child, clock, started, follow, wait_all, sample_ms, proc_root, relay_pid,
-                        all_cmdlines, limited=bool(limit), orphaned=orphaned)
+                        all_cmdlines, limited=bool(limit))
+        script = batchstep.script_pid(cgroup.own_cgroup()) if early is not None else None
+        if script is not None:
+            batchstep.on_end(script, lambda: early(_snapshot(argv, tracer, job_cgroup,
+                                                             clock() - started)))
         tracer.run()
         elapsed = clock() - started
         if child.traced:
             spawn.reap(child)
         tree = tracer.tree()
         if job_cgroup:
-            tree, no_cgroup = _with_peak(tree, job_cgroup)
+            tree, no_cgroup = _with_peak(tree, job_cgroup,
+                                         {child.pid, *(p.pid for p in tracer.procs)})
         if oom_watch:
             try:
                 tree = tree.replace(oom=oom_watch.result())
@@ -107,85 +110,47 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     return run.replace(warnings=run.warnings + tuple(notes))
 
 
-# A Slurm batch step's script gets the SIGTERM of a scancel alone; once it has ended, what it
-# started is SIGKILLed 10-15 ms later (measured, tests/test_slurm.py). logmemory as the script's
-# child would end with nothing written: its parent's death is its cue to write the record so far.
-PR_SET_PDEATHSIG = 1
 STILL_RUNNING = ("still running when the batch script ended: Slurm kills what is left of a "
                  "batch step at once, so the record was written then")
 
 
-def _in_batch_step():
-    """Whether we run in a Slurm batch step (its cgroup, v1 or v2, is a step_batch's)."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            return "/step_batch/" in f.read()
-    except OSError:
-        return False
-
-
-def _parent_death_signal():
-    """SIGTERM to us when our parent dies; False where our parent has gone already."""
-    if _ptrace.libc.prctl(PR_SET_PDEATHSIG, _signals.SIGTERM, 0, 0, 0) != 0:
-        return False
-    return os.getppid() != 1
-
-
-def _status_now(proc, proc_root):
-    try:
-        if proc.status_fd is not None:
-            return procfs.read_status_fd(proc.status_fd, proc.pid)
-        return procfs.read_status(proc.pid, None, proc_root)
-    except LogMemoryError:
-        return proc.status
-
-
-def _cmdline_now(proc, proc_root):
-    try:
-        if proc.cmdline_fd is not None:
-            return procfs.read_cmdline_fd(proc.cmdline_fd, proc.pid) or None
-        return procfs.read_cmdline(proc.pid, None, proc_root) or None
-    except LogMemoryError:
+def _snapshot(argv, tracer, job_cgroup, elapsed):
+    """The record as it stands while the command runs, made in batchstep's thread: the loop's
+    state only read, /proc by path, no descriptor of the loop's. The command's own figures so
+    far and the cgroup's peak; what the other processes reach and only the end tells, left
+    out. None before the command has started."""
+    command = tracer.command
+    if command is None:
         return None
-
-
-def _snapshot(argv, tracer, job_cgroup, elapsed) -> Run:
-    """The record as it stands while the command runs: the figures so far (live processes read
-    now), how it ends and what only its end tells (MaxRSS, CPU times) not known."""
-    procs, live = [], {}
-    for proc in list(tracer.procs):
-        rec = proc.record()
-        st = proc.status
-        if proc.wait_status is None:
-            st = _status_now(proc, tracer.proc_root)
-            rec = rec.replace(cmd=rec.cmd or _cmdline_now(proc, tracer.proc_root))
-        if st is not None and st.vmhwm_kb is not None:
-            live[proc.pid] = (st, rec)
-            rec = rec.replace(vmhwm_kb=st.vmhwm_kb, vmpeak_kb=st.vmpeak_kb)
-        procs.append(rec)
-    st = live.get(tracer.command.pid, (None,))[0]
-    biggest = max(live.values(), key=lambda sp: sp[0].vmhwm_kb, default=None)
-    tree = Tree(processes=len(procs), threads=sum(p.threads for p in procs),
-                max_vmhwm_kb=biggest[0].vmhwm_kb if biggest else None,
-                max_vmhwm_pid=biggest[1].pid if biggest else None,
-                max_vmhwm_cmd=biggest[1].cmd if biggest else None,
-                unmeasured={"oom": STILL_RUNNING})
+    try:
+        st = procfs.read_status(command.pid, None, tracer.proc_root)
+    except LogMemoryError:
+        st = command.status
+    try:
+        tree = tracer.tree()
+        processes = tuple(p.record() for p in list(tracer.procs)) if tracer.follow else ()
+    except RuntimeError:  # a set the loop changed meanwhile: counts left out
+        tree, processes = Tree(unmeasured={"processes": STILL_RUNNING}), ()
+    tree = tree.replace(max_vmhwm_kb=None, max_vmhwm_pid=None, max_vmhwm_cmd=None,
+                        unmeasured={**tree.unmeasured, "max_vmhwm_kb": STILL_RUNNING,
+                                    "oom": STILL_RUNNING})
     if job_cgroup:
-        tree, why = _with_peak(tree, job_cgroup)
+        tree, why = _with_peak(tree, job_cgroup,
+                               {tracer.child.pid, *(p.pid for p in list(tracer.procs))})
         if why:
             tree = tree.replace(unmeasured={**tree.unmeasured, "peak_kb": why})
-    return Run(argv=tuple(argv), ended=time.localtime(), wait_status=None, pid=tracer.command.pid,
+    return Run(argv=tuple(argv), ended=time.localtime(), wait_status=None, pid=command.pid,
                vmpeak_line=st.vmpeak_line if st else None, vmhwm_line=st.vmhwm_line if st else None,
                vmpeak_kb=st.vmpeak_kb if st else None, vmhwm_kb=st.vmhwm_kb if st else None,
-               elapsed_s=elapsed, tree=tree, processes=tuple(procs),
+               elapsed_s=elapsed, tree=tree, processes=processes,
                unmeasured=dict.fromkeys(("exit_code", "maxrss_kb", "user_s", "sys_s"),
                                         STILL_RUNNING))
 
 
-def _with_peak(tree, job_cgroup):
+def _with_peak(tree, job_cgroup, job_pids):
     """The tree with the cgroup's peak, or with the reason it has none."""
     try:
-        peak = job_cgroup.peak_kb()
+        peak = job_cgroup.peak_kb(job_pids)
     except (cgroup.Unavailable, OSError) as exc:
         return tree, str(exc)
     shared = None

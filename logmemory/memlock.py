@@ -12,7 +12,6 @@ MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 MLOCK_ONFAULT = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mlock2.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 def lock():
@@ -41,11 +40,15 @@ def parse_maps(data: bytes):
 
 def lock_within(mappings, budget):
     """mlock2(MLOCK_ONFAULT) the mappings in order while they fit in budget bytes."""
+    mlock2 = getattr(_libc, "mlock2", None)  # glibc 2.27 and later
+    if mlock2 is None:
+        return "mlock2: not in this C library"
+    mlock2.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     why = None
     for start, length in mappings:
         if length > budget:
             continue
-        if _libc.mlock2(start, length, MLOCK_ONFAULT) == 0:
+        if mlock2(start, length, MLOCK_ONFAULT) == 0:
             budget -= length
         else:
             why = f"mlock2: {os.strerror(ctypes.get_errno())}"

@@ -23,7 +23,7 @@ class Relay:
     The event loop tells it when the command starts and ends, and which signals reached the
     command directly (its signal-delivery stops); it reads nothing else of the loop's."""
 
-    def __init__(self, clock, relay_pid=None, sample=None, sample_s=None, orphaned=None):
+    def __init__(self, clock, relay_pid=None, sample=None, sample_s=None):
         self.clock = clock
         self.relay_pid = relay_pid    # a process that passes on every signal it gets (bootloader)
         self.sample = sample          # called every sample_s seconds, if given
@@ -36,10 +36,6 @@ class Relay:
         self.tty_at = {}              # signal -> when a terminal last sent it to our group
         self.done = False
         self.broken = None            # a bug of ours in this thread; signals are then lost
-        # Called once when our parent dies, if given (see job.py, early records): the parent
-        # death signal is SIGTERM, told apart by our having a new parent since.
-        self.orphaned = orphaned
-        self.parent = os.getppid()
 
     def start(self):
         _thread.start_new_thread(self._run, ())
@@ -75,10 +71,6 @@ class Relay:
             while not self.done:
                 info = _signals.sigtimedwait(_signals.HELD, self.sample_s or 0.5)
                 if info is not None and not self.done and not _signals.sent_by_us(info):
-                    if self.orphaned and info.si_signo == _signals.SIGTERM \
-                            and os.getppid() != self.parent:
-                        orphaned, self.orphaned = self.orphaned, None
-                        orphaned()
                     self._forward(info.si_signo, info.si_code, info.si_pid)
                 if self.sample and not self.done:
                     self.sample()

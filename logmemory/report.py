@@ -221,7 +221,10 @@ def parse_json_line(line):
                       else (int(maxrss), "MaxRSS") if maxrss != b"null" else (None, None))
     if figure is not None and figure >= FIGURE_LIMIT:
         return None
-    return Run(cmd, label, host, batch, figure, source, code != b"0",
+    # Neither exit code nor signal: written before the command ended, as a text record without
+    # Exit: (failed unknown).
+    return Run(cmd, label, host, batch, figure, source,
+               None if code == sig == b"null" else code != b"0",
                None if elapsed == b"null" else float(elapsed), int(kills) if kills else 0,
                None if limit is None or limit == b"null" else int(limit))
 
@@ -253,7 +256,8 @@ def parse_json(line):
                 and isinstance(batch, dict) and all(isinstance(v, str) for v in batch.values())):
             raise ValueError("cmd, label, host or batch")
         return Run(cmd, label, host, batch, figure, source,
-                   d["exit_code"] != 0 or d["signal"] is not None,
+                   None if d["exit_code"] is None and d["signal"] is None
+                   else d["exit_code"] != 0 or d["signal"] is not None,
                    None if d["elapsed_s"] is None else float(d["elapsed_s"]),
                    *_json_oom(tree.get("oom")))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

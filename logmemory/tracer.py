@@ -4,7 +4,7 @@ process events."""
 import os
 import resource
 
-from logmemory import _ptrace, procfs, spawn, stops
+from logmemory import _ptrace, _signals, procfs, spawn, stops
 from logmemory.errors import CannotRun, LogMemoryError, ProcessGone
 from logmemory.record import ProcessRecord, Tree
 from logmemory.relay import Relay
@@ -52,9 +52,9 @@ class Proc:
         self.status = None        # VmPeak/VmHWM as last read at one of its exit stops
         self.cmd = None
         self.status_fd = None     # its /proc status, opened while it runs (see procfs.open_status)
-        self.cmdline_fd = None    # under a memory limit, its command line and oom_score too,
-        self.oom_fd = None
-        self.oom_killable = False  # and whether that was above 0 when opened
+        self.cmdline_fd = None    # its command line, opened the same way under a memory limit
+        self.oom_fd = None        # its oom_score, likewise
+        self.oom_killable = False  # whether that score was above 0 when opened
         self.read_error = None    # why a read at an exit stop failed, if one did
         self.cut = None           # why its figures may have been cut by the OOM reaper, if so
         self.thread_count = 1     # threads it ever ran, the main one included
@@ -88,7 +88,7 @@ class Tracer:
 
     def __init__(self, child: spawn.Child, clock, started, follow=True, wait_all=False,
                  sample_ms=None, proc_root="/proc", relay_pid=None, all_cmdlines=True,
-                 limited=False, orphaned=None):
+                 limited=False):
         self.child = child
         self.clock = clock
         self.started = started
@@ -118,7 +118,7 @@ class Tracer:
         self.open_next = None        # a new process whose status to open once it runs
         self.sample_ms = sample_ms
         self.relay = Relay(clock, relay_pid, self._sample if sample_ms else None,
-                           sample_ms / 1000 if sample_ms else None, orphaned)
+                           sample_ms / 1000 if sample_ms else None)
         if not child.traced:
             self._add_proc(child.pid, os.getpid())
             self.relay.command_started([child.pid])
@@ -400,14 +400,21 @@ class Tracer:
 
     def _reaped(self, proc):
         """Whether the OOM reaper has emptied proc: the kernel then scores it 0 (MMF_OOM_SKIP),
-        which it did not when it was opened. Read after the status, so that a 0 here also covers
-        a reaping that ended during that read."""
+        which it did not when it was opened, and it is dying of SIGKILL (a score lowered to 0
+        by its own oom_score_adj dies otherwise, or not killable). Read after the status, so
+        that a 0 here also covers a reaping that ended during that read."""
         if proc.oom_fd is None or not proc.oom_killable:
             return False
         try:
-            return procfs.read_fd(proc.oom_fd, proc.pid).strip() == b"0"
+            if procfs.read_fd(proc.oom_fd, proc.pid).strip() != b"0":
+                return False
         except LogMemoryError:
             return False
+        try:
+            status = _ptrace.geteventmsg(proc.pid)  # at an exit stop: how it is ending
+        except OSError:
+            return True
+        return os.WIFSIGNALED(status) and os.WTERMSIG(status) == _signals.SIGKILL
 
     def _may_need_cmd(self, st):
         """Whether this read could make its process the tree's largest, whose command is named."""

@@ -237,7 +237,6 @@ def test_make_room_and_give_back_on_a_live_cgroup2(playground, nested):
     play, controller = playground
     script = f"""
 import os, sys, time
-from conftest import ROOT
 from logmemory import cgroup
 own = {str(play)!r}
 cg = cgroup.JobCgroup("cgroup2", own, "lm-job", os.path.join(own, "lm-job-self"))
@@ -319,7 +318,8 @@ def test_oom_watch_v2_no_limit_of_its_own(tmp_path):
     (outer / "own" / "memory.max").write_text("max\n")
     fake_v2_counters(outer, 0, 3)
     fake_v2_counters(job, 0, 0)
-    watch = cgroup.watch_oom(cgroup.JobCgroup("cgroup2", str(outer / "own"), "logmemory-1"))
+    watch = cgroup.OomWatch(cgroup.JobCgroup("cgroup2", str(outer / "own"), "logmemory-1"),
+                            cgroup.enclosing_limit(str(outer / "own"), "cgroup2"))
     assert not (job / "memory.max").exists()
     assert watch.result() == Oom(0, None, None, None)
     fake_v2_counters(job, 0, 1)
@@ -335,7 +335,8 @@ def test_oom_watch_v2_enclosing_limit_hit_by_others(tmp_path):
     (outer / "memory.max").write_text("100000000\n")
     fake_v2_counters(outer, 0, 0)
     fake_v2_counters(job, 0, 0)
-    watch = cgroup.watch_oom(cgroup.JobCgroup("cgroup2", str(outer), "logmemory-1"))
+    watch = cgroup.OomWatch(cgroup.JobCgroup("cgroup2", str(outer), "logmemory-1"),
+                            cgroup.enclosing_limit(str(outer), "cgroup2"))
     fake_v2_counters(outer, 1, 1, local="oom 1\noom_kill 1\n")
     assert watch.result() == Oom(0, 100000000, str(outer), 1)
 
