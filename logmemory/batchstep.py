@@ -35,16 +35,16 @@ def script_pid(cgroup_text: bytes, root="/proc"):
 
 def on_end(pid, callback):
     """Call callback() from a thread of its own once process pid has ended (pidfd_open: only the
-    whole process's end wakes it, none of its threads'). False where that cannot be watched."""
+    whole process's end wakes it, none of its threads'); nothing where it cannot be watched
+    (before Linux 5.3, or it ended already)."""
     fd = libc.syscall(SYS_PIDFD_OPEN, pid, 0)
     if fd < 0:
-        return False
+        return
     if os.getppid() != pid:  # it ended before we had it
         os.close(fd)
-        return False
+        return
     os.set_inheritable(fd, False)
     _thread.start_new_thread(_wait, (fd, callback))
-    return True
 
 
 def _wait(fd, callback):

@@ -8,7 +8,7 @@ import time
 
 from logmemory import _ptrace, procfs, systemd
 from logmemory.errors import LogMemoryError
-from logmemory.record import Oom
+from logmemory.record import Oom, SharedCgroup
 from logmemory.value import value
 
 # One cgroup hierarchy mounted here: where, which version, which controllers.
@@ -276,6 +276,9 @@ class JobCgroup:
         """Have the job's cgroup removed even if logmemory is killed (WATCHER)."""
         self.watcher_fd = _watch(self)
 
+    def shared(self):
+        return None  # made for the job alone
+
     def join_fd(self):
         """A descriptor on which a process writes b"0" to move itself into the cgroup.
 
@@ -348,16 +351,22 @@ class Enclosing:
         self.peak_before = _read_int(path, PEAK_FILES[version])
         self.held_kb = _read_int(path, USAGE_FILES[version]) // 1024
 
+    def guard(self):
+        pass  # nothing of ours to remove
+
     def join_fd(self):
         return None  # the command starts in it
+
+    def shared(self):
+        """What the record says of the cgroup whose peak this is."""
+        return SharedCgroup(self.path, self.owner, self.held_kb)
 
     def peak_kb(self, job_pids=()):
         """The watermark, once the job has raised it above what it was before; else Unavailable.
 
         A process there that is neither ours nor the job's (the script started it meanwhile)
         has its share in it: no peak then (one that came and went unseen is not caught)."""
-        others = {int(p) for p in _words(os.path.join(self.path, "cgroup.procs"))} \
-            - self.ours - set(job_pids)
+        others = _pids_in(self.path) - self.ours - set(job_pids)
         if others:
             raise Unavailable(f"{self.version}: {self.path} ({self.owner}) also held "
                               f"{len(others)} other processes at the end, so its peak is not "
@@ -371,6 +380,10 @@ class Enclosing:
 
     def remove(self):
         pass
+
+
+def _pids_in(path):
+    return {int(p) for p in _words(os.path.join(path, "cgroup.procs"))}
 
 
 def _ancestors(root="/proc"):
@@ -387,9 +400,8 @@ def _ancestors(root="/proc"):
 
 def _enclosing(version, own, owner, ours):
     """own read as the job's cgroup, if it holds nothing but ours and our ancestors."""
-    procs = {int(p) for p in _words(os.path.join(own, "cgroup.procs"))}
     ours = set(ours) | set(_ancestors())
-    others = procs - ours
+    others = _pids_in(own) - ours
     if others:
         raise Unavailable(f"{version}: {own} is {owner}, not ours to make a cgroup in, and it "
                           f"also holds {len(others)} other processes, so its peak is not the "
@@ -405,16 +417,20 @@ def own_cgroup():
         return f.read()
 
 
+def _views(mountinfo, proc_cgroup):
+    """/proc/self/mountinfo and /proc/self/cgroup, each read where not given."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo", "rb") as f:
+            mountinfo = f.read()
+    return mountinfo, own_cgroup() if proc_cgroup is None else proc_cgroup
+
+
 def create(name, mountinfo=None, proc_cgroup=None, ours=(), ask_systemd=True) -> JobCgroup:
     """Make cgroup name below our own, in the first hierarchy that can give a peak; else Unavailable.
 
     ours: the pids of logmemory itself, which may be moved to a leaf of our cgroup (v2), or into
     a delegated scope that systemd makes where our cgroup is one of its units."""
-    if mountinfo is None:
-        with open("/proc/self/mountinfo", "rb") as f:
-            mountinfo = f.read()
-    if proc_cgroup is None:
-        proc_cgroup = own_cgroup()
+    mountinfo, proc_cgroup = _views(mountinfo, proc_cgroup)
     reasons = []
     crowded = False  # v2 offers memory, but our cgroup cannot give it to its children
     for version, own, why, need in _candidates(mountinfo, proc_cgroup):
@@ -555,11 +571,7 @@ class OomWatch:
 
 def own_limit(mountinfo=None, proc_cgroup=None):
     """The smallest memory limit around logmemory in any hierarchy, where no job cgroup is made."""
-    if mountinfo is None:
-        with open("/proc/self/mountinfo", "rb") as f:
-            mountinfo = f.read()
-    if proc_cgroup is None:
-        proc_cgroup = own_cgroup()
+    mountinfo, proc_cgroup = _views(mountinfo, proc_cgroup)
     paths = parse_proc_cgroup(proc_cgroup)
     for m in parse_mountinfo(mountinfo):
         key = "" if m.version == "cgroup2" else "memory" if "memory" in m.controllers else None

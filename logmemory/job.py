@@ -5,7 +5,7 @@ import time
 
 from logmemory import _signals, batchstep, cgroup, memlock, procfs, spawn
 from logmemory.errors import CannotRun, LogMemoryError
-from logmemory.record import Run, SharedCgroup, Tree
+from logmemory.record import Run, Tree
 from logmemory.tracer import Tracer
 
 
@@ -17,7 +17,7 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     relay_pid: a process that forwards the signals it gets to us (the one-file bootloader).
     all_cmdlines: record every process's command line, not only the largest one's.
     early: called with the record so far if the batch system is about to end the job (see
-    _in_batch_step); the record returned at the end is then not to be written."""
+    batchstep.py); the record returned at the end is then not to be written."""
     # Held from here on (if the caller has not done it earlier), so that no signal slips
     # between fork and the event loop; the child restores the caller's mask before exec.
     _signals.hold()
@@ -33,7 +33,7 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
     oom_watch, notes = None, []
     # As pid 1 of a namespace (a container's first process) orphans come back to us, and our
     # end ends them all: the watcher would be our own child, waited for with --wait-all.
-    if isinstance(job_cgroup, cgroup.JobCgroup) and os.getpid() != 1:
+    if job_cgroup and os.getpid() != 1:
         try:
             job_cgroup.guard()
         except OSError as exc:
@@ -85,8 +85,7 @@ def run(argv, path, trace=True, follow=True, wait_all=False, sample_ms=None,
             spawn.reap(child)
         tree = tracer.tree()
         if job_cgroup:
-            tree, no_cgroup = _with_peak(tree, job_cgroup,
-                                         {child.pid, *(p.pid for p in tracer.procs)})
+            tree, no_cgroup = _with_peak(tree, job_cgroup, tracer)
         if oom_watch:
             try:
                 tree = tree.replace(oom=oom_watch.result())
@@ -135,8 +134,7 @@ def _snapshot(argv, tracer, job_cgroup, elapsed):
                         unmeasured={**tree.unmeasured, "max_vmhwm_kb": STILL_RUNNING,
                                     "oom": STILL_RUNNING})
     if job_cgroup:
-        tree, why = _with_peak(tree, job_cgroup,
-                               {tracer.child.pid, *(p.pid for p in list(tracer.procs))})
+        tree, why = _with_peak(tree, job_cgroup, tracer)
         if why:
             tree = tree.replace(unmeasured={**tree.unmeasured, "peak_kb": why})
     return Run(argv=tuple(argv), ended=time.localtime(), wait_status=None, pid=command.pid,
@@ -147,16 +145,14 @@ def _snapshot(argv, tracer, job_cgroup, elapsed):
                                         STILL_RUNNING))
 
 
-def _with_peak(tree, job_cgroup, job_pids):
+def _with_peak(tree, job_cgroup, tracer):
     """The tree with the cgroup's peak, or with the reason it has none."""
-    try:
-        peak = job_cgroup.peak_kb(job_pids)
+    try:  # (list(): batchstep's thread may call this while the loop adds processes)
+        peak = job_cgroup.peak_kb({tracer.child.pid, *(p.pid for p in list(tracer.procs))})
     except (cgroup.Unavailable, OSError) as exc:
         return tree, str(exc)
-    shared = None
-    if isinstance(job_cgroup, cgroup.Enclosing):
-        shared = SharedCgroup(job_cgroup.path, job_cgroup.owner, job_cgroup.held_kb)
-    return tree.replace(peak_kb=peak, peak_source=job_cgroup.version, peak_cgroup=shared), None
+    return tree.replace(peak_kb=peak, peak_source=job_cgroup.version,
+                        peak_cgroup=job_cgroup.shared()), None
 
 
 def _make_run(argv, tracer, child, elapsed, tree) -> Run:

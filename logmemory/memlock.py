@@ -8,10 +8,10 @@ import ctypes
 import os
 import resource
 
+from logmemory._ptrace import libc
+
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 MLOCK_ONFAULT = 1
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def lock():
@@ -19,7 +19,7 @@ def lock():
     the kernel refuses (an ordinary user's RLIMIT_MEMLOCK, 8 MiB, is below our address space),
     lock the code and read-only data of our files, as much as the limit allows; the reason
     where even that was refused."""
-    if _libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0:
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0:
         return None
     with open("/proc/self/maps", "rb") as f:
         return lock_within(parse_maps(f.read()), resource.getrlimit(resource.RLIMIT_MEMLOCK)[0])
@@ -40,7 +40,7 @@ def parse_maps(data: bytes):
 
 def lock_within(mappings, budget):
     """mlock2(MLOCK_ONFAULT) the mappings in order while they fit in budget bytes."""
-    mlock2 = getattr(_libc, "mlock2", None)  # glibc 2.27 and later
+    mlock2 = getattr(libc, "mlock2", None)  # glibc 2.27 and later
     if mlock2 is None:
         return "mlock2: not in this C library"
     mlock2.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
